@@ -1,0 +1,1 @@
+"""happysad-edge converter: Keras run folders to self-describing TFLite models."""

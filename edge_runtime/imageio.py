@@ -1,0 +1,114 @@
+"""Decode image files by their content, never by their extension, and say why one is unusable.
+
+Training and the device decode files through this one function, so both see the same pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".jfif", ".pgm", ".ppm"}
+MIN_SIDE = 8
+
+# Reasons a file is skipped; the data report counts them by these names.
+EMPTY, NOT_IMAGE, TRUNCATED, UNREADABLE, TOO_SMALL = "empty", "not_an_image", "truncated", "unreadable", "too_small"
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The real format from the magic bytes (files in the wild lie about their extension)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
+        return "pnm"
+    return None
+
+
+def _is_truncated(data: bytes, fmt: str) -> bool:
+    """A JPEG must end with its EOI marker, a PNG with its IEND chunk; a cut file decodes to grey bands."""
+    tail = data.rstrip(b"\x00")[-16:]
+    if fmt == "jpeg":
+        return b"\xff\xd9" not in tail
+    if fmt == "png":
+        return b"IEND" not in data[-32:]
+    return False
+
+
+def _to_rgb8(img: np.ndarray) -> np.ndarray:
+    """Any decoded array (grey, BGR, BGRA, 16-bit) as 8-bit RGB; alpha is composited onto white."""
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        bgr = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return cv2.cvtColor(np.rint(bgr).astype(np.uint8), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """GIF and other formats OpenCV lacks; Pillow is optional (installed with the train extra)."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.seek(0)
+            rgba = np.asarray(im.convert("RGBA"))
+    except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
+        return None
+    return _to_rgb8(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+
+
+def decode_bytes(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """(RGB uint8 image, None), or (None, reason) for a file that cannot be used as it is."""
+    if len(data) == 0:
+        return None, EMPTY
+    fmt = sniff_format(data)
+    if fmt is None:
+        return None, NOT_IMAGE
+    if _is_truncated(data, fmt):
+        return None, TRUNCATED
+    img = None
+    if fmt != "gif":
+        buf = np.frombuffer(data, dtype=np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if img is not None and img.ndim == 3 and img.shape[2] == 4 and fmt == "jpeg":
+            img = img[:, :, :3]
+    rgb = _to_rgb8(img) if img is not None else _decode_with_pillow(data)
+    if rgb is None:
+        return None, UNREADABLE
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        return None, TOO_SMALL
+    return rgb, None
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+    """Decode a file from disk; an unreadable path is a reason, not an exception."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None, UNREADABLE
+    return decode_bytes(data)
+
+
+def is_image_name(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES

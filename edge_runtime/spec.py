@@ -1,0 +1,111 @@
+"""The one definition of how a model sees an image, shared by training, conversion and the device.
+
+It travels inside every model file (TFLite metadata) and in every run folder (``preprocessing.json``),
+so the runtime needs no flags to feed a model exactly what it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """How a region is cut from a camera frame before resizing.
+
+    ``roi`` is ``"face"`` (detect faces, square crop around each, grown by ``margin`` of its side on
+    every edge) or ``"frame"`` (the whole frame, as the origin documents did).
+    """
+
+    roi: str = "face"
+    margin: float = 0.15
+    detector: str = "haarcascade_frontalface_default"
+
+    def __post_init__(self) -> None:
+        if self.roi not in ("face", "frame"):
+            raise ValueError(f"face_crop.roi must be 'face' or 'frame', not {self.roi!r}")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"face_crop.margin must be in [0, 1], not {self.margin}")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """Pixels in: ``color_order`` uint8 image resized to ``height`` x ``width`` with ``interpolation``.
+
+    Scaling to the network's range happens inside the model (a Rescaling layer), so the model input is
+    the raw 0..255 value (``input_range``); quantized models take it through the input scale/zero point.
+    """
+
+    height: int = 256
+    width: int = 256
+    channels: int = 3
+    color_order: str = "RGB"
+    interpolation: str = "area"
+    input_range: tuple[float, float] = (0.0, 255.0)
+    scaling: str = "x/255 inside the model (Rescaling layer)"
+    face_crop: FaceCrop = field(default_factory=FaceCrop)
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if self.color_order not in ("RGB", "GRAY"):
+            raise ValueError(f"color_order must be RGB or GRAY, not {self.color_order!r}")
+        if (self.channels == 1) != (self.color_order == "GRAY"):
+            raise ValueError("channels=1 goes with color_order GRAY, channels=3 with RGB")
+        if self.height < 8 or self.width < 8:
+            raise ValueError(f"image size {self.height}x{self.width} is too small")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}")
+
+    @classmethod
+    def for_size(cls, size: int, channels: int = 3, **kw: Any) -> "PreprocessSpec":
+        return cls(height=size, width=size, channels=channels,
+                   color_order="GRAY" if channels == 1 else "RGB", **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input_range"] = list(self.input_range)
+        d["spec_version"] = SPEC_VERSION
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PreprocessSpec":
+        d = dict(d)
+        d.pop("spec_version", None)
+        fc = d.pop("face_crop", {}) or {}
+        if "input_range" in d:
+            d["input_range"] = tuple(float(v) for v in d["input_range"])
+        known = cls.__dataclass_fields__.keys()
+        return cls(face_crop=FaceCrop(**fc), **{k: v for k, v in d.items() if k in known})
+
+
+INTERPOLATIONS = {"area", "linear", "nearest", "cubic"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything a device needs besides the weights: labels, threshold, preprocessing, provenance."""
+
+    labels: tuple[str, ...]
+    preprocessing: PreprocessSpec
+    threshold: float = 0.5
+    output: str = "sigmoid"  # "sigmoid": one unit, P(labels[1]); "softmax": one unit per label
+    extra: dict[str, Any] = field(default_factory=dict)  # versions, data fingerprint, metrics, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "threshold": self.threshold, "output": self.output,
+                "preprocessing": self.preprocessing.to_dict(), **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelInfo":
+        core = {"labels", "threshold", "output", "preprocessing"}
+        missing = {"labels", "preprocessing"} - d.keys()
+        if missing:
+            raise ValueError(f"model metadata lacks {sorted(missing)}")
+        return cls(labels=tuple(d["labels"]), threshold=float(d.get("threshold", 0.5)),
+                   output=str(d.get("output", "sigmoid")),
+                   preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
+                   extra={k: v for k, v in d.items() if k not in core})
