@@ -21,7 +21,7 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix or ".tmp",
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or "".join(final.suffixes) or ".tmp",
                                     dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)

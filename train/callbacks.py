@@ -1,0 +1,70 @@
+"""Checkpoint each epoch atomically, keep the best weights, stop early, and resume after interruption."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+
+from edge_runtime.atomic import atomic_path, write_json
+
+STATE = "state.json"
+LAST = "last.keras"
+BEST = "best.weights.h5"
+
+
+class RunState(keras.callbacks.Callback):
+    """One callback owns the epoch state, so a resumed run continues exactly where it stopped.
+
+    Each epoch: ``last.keras`` (model and optimizer), ``best.weights.h5`` when validation loss improves,
+    and ``state.json`` (epoch, best loss, patience counter, history), each written then renamed. Early
+    stopping on validation loss restores the best weights at the end.
+    """
+
+    def __init__(self, ckpt_dir: Path, patience: int, write: bool = True, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.dir = Path(ckpt_dir)
+        self.patience = patience
+        self.write = write
+        self.monitor = monitor
+        self.state = {"epoch": -1, "best": math.inf, "best_epoch": -1, "wait": 0, "history": {}}
+        self.stopped_early = False
+
+    @classmethod
+    def load_state(cls, ckpt_dir: Path) -> dict | None:
+        path = Path(ckpt_dir) / STATE
+        if not path.is_file() or not (Path(ckpt_dir) / LAST).is_file():
+            return None
+        return json.loads(path.read_text())
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        for k, v in logs.items():
+            self.state["history"].setdefault(k, []).append(float(v))
+        current = float(logs.get(self.monitor, logs.get("loss", math.inf)))
+        improved = current < self.state["best"]
+        if improved:
+            self.state.update(best=current, best_epoch=epoch, wait=0)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = epoch
+        if self.write:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if improved:
+                with atomic_path(self.dir / BEST) as tmp:
+                    self.model.save_weights(tmp)
+            with atomic_path(self.dir / LAST) as tmp:
+                self.model.save(tmp)
+            write_json(self.dir / STATE, self.state)
+        if self.patience > 0 and self.state["wait"] >= self.patience:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+    def restore_best(self) -> int:
+        """Load the best epoch's weights; returns that epoch (0-based), or -1 if none was saved."""
+        best = self.dir / BEST
+        if self.state["best_epoch"] >= 0 and best.is_file() and self.state["best_epoch"] != self.state["epoch"]:
+            self.model.load_weights(best)
+        return int(self.state["best_epoch"])

@@ -1,0 +1,54 @@
+"""The classifier networks. ``origin`` is exactly the CNN of the project's origin documents."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+ARCHS = ("origin", "compact")
+
+
+def _head(x, num_classes: int):
+    """One sigmoid unit for two classes (the origin's binary output), softmax over three or more."""
+    if num_classes == 2:
+        return layers.Dense(1, activation="sigmoid", name="prob")(x)
+    return layers.Dense(num_classes, activation="softmax", name="prob")(x)
+
+
+def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, arch: str = "origin",
+                dropout: float = 0.0, weight_decay: float = 0.0) -> keras.Model:
+    """Build a network whose first layer rescales 0..255 pixels, so every exported model carries it.
+
+    ``origin``: Conv2D 16, 32, 16 (3x3, stride 1, ReLU) each with 2x2 max pooling, Flatten, Dense 256 ReLU,
+    Dense 1 sigmoid: 3,696,625 parameters at 256x256x3. ``compact``: a small, batch-normalised CNN with
+    global pooling, for 48-96 px grey faces. ``dropout``/``weight_decay`` default to the origin's none.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    if num_classes < 2:
+        raise ValueError("a classifier needs at least two classes")
+    reg = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
+    inputs = keras.Input((image_size, image_size, channels), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    if arch == "origin":
+        for i, filters in enumerate((16, 32, 16)):
+            x = layers.Conv2D(filters, 3, strides=1, activation="relu", kernel_regularizer=reg,
+                              name=f"conv{i + 1}")(x)
+            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+        x = layers.Flatten(name="flatten")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, name="dropout_flat")(x)
+        x = layers.Dense(256, activation="relu", kernel_regularizer=reg, name="dense")(x)
+    else:
+        for i, filters in enumerate((32, 64, 128, 256)):
+            for j in range(2):
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg,
+                                  name=f"conv{i + 1}_{j + 1}")(x)
+                x = layers.BatchNormalization(name=f"bn{i + 1}_{j + 1}")(x)
+                x = layers.ReLU(name=f"relu{i + 1}_{j + 1}")(x)
+            x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+        x = layers.Dense(128, activation="relu", kernel_regularizer=reg, name="dense")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, _head(x, num_classes), name=f"happysad_{arch}")
