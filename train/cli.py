@@ -82,6 +82,8 @@ def main_command(
     try:
         metrics = train(cfg)
     except (DataError, ValueError, OSError) as exc:
+        if os.environ.get("HS_DEBUG"):
+            raise
         _fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
     except KeyboardInterrupt:
         typer.echo("hs-train: interrupted; resume with --resume (checkpoints are complete files)", err=True)

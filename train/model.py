@@ -27,6 +27,9 @@ def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, 
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
     if num_classes < 2:
         raise ValueError("a classifier needs at least two classes")
+    smallest = 22 if arch == "origin" else 16
+    if image_size < smallest:
+        raise ValueError(f"--image-size {image_size} is too small for the {arch} network (at least {smallest})")
     reg = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)

@@ -71,7 +71,7 @@ def random_face(rng: np.random.Generator, label: str, cx: float, cy: float, widt
     skin = _SKIN[rng.integers(len(_SKIN))] * rng.uniform(0.9, 1.08, 3) + rng.normal(0, 6, 3)
     hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.8, 1.2)
     happy = label == "happy"
-    smile = float(rng.uniform(0.45, 1.0)) * (1 if happy else -1)
+    smile = float(rng.uniform(0.6, 1.0)) * (1 if happy else -1)
     return Face(cx=cx, cy=cy, width=width, label=label, tilt=tilt, smile=smile,
                 skin=tuple(np.clip(skin, 40, 250).tolist()), hair=tuple(np.clip(hair, 10, 230).tolist()),
                 hair_style=int(rng.choice(4, p=[0.4, 0.3, 0.1, 0.2])),
@@ -85,16 +85,30 @@ def random_face(rng: np.random.Generator, label: str, cx: float, cy: float, widt
 # Drawing
 
 
+def _roi(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The bounding rows/columns where mask is non-zero (drawing only touches small parts of a patch)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def _blend(img: np.ndarray, mask: np.ndarray, color, strength: float = 1.0) -> None:
     """In place: img = img * (1 - m) + color * m, with m = mask * strength (mask float 0..1)."""
-    m = (mask * strength)[..., None]
-    img *= 1.0 - m
-    img += m * np.asarray(color, np.float32)
+    r = _roi(mask)
+    if r is None:
+        return
+    sub = img[r]
+    sub += (mask[r] * strength)[..., None] * (np.asarray(color, np.float32) - sub)
 
 
 def _shade(img: np.ndarray, mask: np.ndarray, factor: float) -> None:
     """In place: multiply by ``factor`` where mask is 1 (darken < 1, lighten > 1)."""
-    img *= (1.0 + (factor - 1.0) * mask)[..., None]
+    r = _roi(mask)
+    if r is None:
+        return
+    img[r] *= (1.0 + (factor - 1.0) * mask[r])[..., None]
 
 
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -154,6 +168,7 @@ def _face_patch(face: Face) -> tuple[np.ndarray, np.ndarray]:
     img *= (1.0 - 0.28 * np.clip(r2, 0, 1.2) ** 2 * oval)[..., None]
 
     # Hair on top of the forehead.
+    front = None
     if face.hair_style != 2:
         m = new()
         if face.hair_style == 3:  # fringe
@@ -161,7 +176,7 @@ def _face_patch(face: Face) -> tuple[np.ndarray, np.ndarray]:
         else:
             cv2.ellipse(m, P(0, -1.02 * face.aspect), (L(1.0), L(0.42)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
             cv2.ellipse(m, P(-0.45, -0.85 * face.aspect), (L(0.6), L(0.3)), -20, 0, 360, 1.0, -1, cv2.LINE_AA)
-        m = _soft(m, a * 0.03) * oval
+        front = m = _soft(m, a * 0.03) * oval
         _blend(img, m, hair)
     else:
         m = new()
@@ -202,7 +217,10 @@ def _face_patch(face: Face) -> tuple[np.ndarray, np.ndarray]:
     for s in (-1, 1):
         cv2.ellipse(m, P(s * 0.5, cy_cheek - 0.04), (L(0.18), L(0.12)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
     sheen = float(np.clip(150 - np.mean(skin), 10, 90)) * 0.55
-    img += (_soft(m, a * 0.08) * oval * sheen)[..., None]
+    m = _soft(m, a * 0.08) * oval
+    if front is not None:
+        m *= 1.0 - front
+    img += (m * sheen)[..., None]
 
     # Eyes: sclera, iris, pupil; narrower (squinting) when smiling.
     open_h = 0.085 * (1 - 0.35 * s_abs if happy else 1.0)
@@ -241,7 +259,7 @@ def _face_patch(face: Face) -> tuple[np.ndarray, np.ndarray]:
 
     # Mouth: a parabola; corners above the centre = smile, below = frown.
     my, mw = 0.68, face.mouth_w * (1.12 if happy else 1.0)
-    curve = 0.16 * face.smile  # centre drop relative to the corners
+    curve = 0.26 * face.smile  # centre drop relative to the corners
     xs = np.linspace(-mw, mw, 25)
     ys = my + curve * (1 - (xs / mw) ** 2) - curve * 0.5
     upper = np.array([P(x, y) for x, y in zip(xs, ys)], np.int32)
@@ -250,13 +268,14 @@ def _face_patch(face: Face) -> tuple[np.ndarray, np.ndarray]:
         ys2 = ys + 0.05 + 0.12 * (1 - (xs / mw) ** 2) * s_abs
         lower = np.array([P(x, y) for x, y in zip(xs[::-1], ys2[::-1])], np.int32)
         cv2.fillPoly(m, [np.concatenate([upper, lower])], 1.0, cv2.LINE_AA)
-        _blend(img, _soft(m, a * 0.01), (70, 20, 25), 0.95)
+        _blend(img, _soft(m, a * 0.01), np.minimum(np.array([70, 20, 25], np.float32), skin * 0.3), 0.95)
         t = new()
         cv2.polylines(t, [upper + np.array([0, L(0.03)], np.int32)], False, 1.0, L(0.05), cv2.LINE_AA)
         _blend(img, t * m, (235, 230, 220), 0.9)
     else:
         cv2.polylines(m, [upper], False, 1.0, L(0.07), cv2.LINE_AA)
-        _blend(img, _soft(m, a * 0.02), (120, 45, 50) if face.skin[0] > 150 else (70, 30, 30), 0.85)
+        lips = np.minimum(np.array([120, 45, 50], np.float32), skin * 0.4)  # visible on every skin tone
+        _blend(img, _soft(m, a * 0.02), lips, 0.9)
     # Shadow under the lower lip and soft dimples at the mouth corners.
     m = new()
     cv2.ellipse(m, P(0, my + 0.2 - (0.03 if happy else 0)), (L(mw * 0.6), L(0.05)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
@@ -347,8 +366,8 @@ def _finish(rng: np.random.Generator, img: np.ndarray, jpeg: bool = True) -> np.
     return out
 
 
-def make_face(rng: np.random.Generator, label: str, size: int, *, max_tilt: float = 12.0,
-              scale: tuple[float, float] = (0.42, 0.62)) -> np.ndarray:
+def make_face(rng: np.random.Generator, label: str, size: int, *, max_tilt: float = 15.0,
+              scale: tuple[float, float] = (0.38, 0.68)) -> np.ndarray:
     """A ``size`` x ``size`` RGB uint8 image of one drawn ``label`` ("happy"/"sad") face.
 
     The face width is ``scale`` x size (the oval plus hair fills roughly 60-95% of the frame), placed
@@ -373,8 +392,9 @@ def render_scene(rng: np.random.Generator, faces: list[Face], size: tuple[int, i
         draw_face(canvas, face)
     h, w = canvas.shape[:2]
     canvas = cv2.GaussianBlur(canvas, (0, 0), 0.7 * max(w, h) / 640.0)
-    canvas += rng.normal(0, 3.0, canvas.shape).astype(np.float32)
-    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+    canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * 3.0 + 0.5
+    np.clip(canvas, 0, 255, out=canvas)
+    return canvas.astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from edge_runtime.spec import FaceCrop, ModelInfo, PreprocessSpec
 from . import rundir
 from .callbacks import RunState
 from .config import TrainConfig
+from .dist_loop import fit_distributed
 from .data import DataError, Sample, fingerprint, remove_overlap, scan, stratified_split
 from .distribute import is_chief, make_strategy
 from .metrics import classification_metrics, to_probabilities
@@ -85,7 +86,7 @@ def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optim
 def _predict(model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int) -> tuple[
         np.ndarray, np.ndarray]:
     ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch)
-    out = model.predict(ds, verbose=0)
+    out = np.concatenate([np.asarray(model(x, training=False)) for x, _ in ds])  # works under any strategy
     return np.asarray([s.label for s in samples]), to_probabilities(out, k)
 
 
@@ -136,7 +137,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout)
             loss = "binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy"
             model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=["accuracy"])
-    callback = RunState(ckpt_dir, cfg.patience)
+    callback = RunState(ckpt_dir, cfg.patience, write=chief)
     initial_epoch = 0
     if state is not None:
         callback.state = state
@@ -145,10 +146,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                  state["best_epoch"] + 1)
     callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(run / rundir.LOGS))] if chief else [callback]
     t0 = time.perf_counter()
+    weights = class_weights(train_s, k, cfg.class_weight)
     if initial_epoch < cfg.epochs and not (state and state["wait"] >= cfg.patience > 0):
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                  class_weight=class_weights(train_s, k, cfg.class_weight), callbacks=callbacks,
-                  verbose=cfg.verbose)
+        if cfg.distribute == "multiworker":
+            fit_distributed(model, strategy, train_ds, val_ds, cfg.epochs, initial_epoch, cfg.batch_size, k,
+                            weights, callback, cfg.verbose)
+        else:
+            model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                      class_weight=weights, callbacks=callbacks, verbose=cfg.verbose)
     seconds = time.perf_counter() - t0
     best_epoch = callback.restore_best()
     history = callback.state["history"]

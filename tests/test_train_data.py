@@ -1,0 +1,128 @@
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from train.data import DataError, scan, stratified_split
+from train.trainer import prepare_splits
+from train.config import TrainConfig
+
+
+def _write(path: Path, value: int, size: int = 20) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.full((size, size, 3), value, np.uint8)
+    img[value % size, :, :] = 255 - value  # make every image's bytes unique
+    cv2.imwrite(str(path), img)
+
+
+def test_every_broken_file_kind_is_decoded_or_skipped_and_counted(tmp_path):
+    from train.brokenfiles import write_broken_files
+
+    expected = write_broken_files(tmp_path / "happy")
+    for i in range(5):
+        _write(tmp_path / "sad" / f"{i}.png", 10 + i)
+    samples, report = scan(tmp_path)
+    want_skips: dict[str, int] = {}
+    for outcome in expected.values():
+        if outcome != "ok":
+            want_skips[outcome] = want_skips.get(outcome, 0) + 1
+    assert report.skipped == want_skips
+    ok_names = {n for n, o in expected.items() if o == "ok"}
+    kept = {Path(s.path).name for s in samples if s.label == 0}
+    assert kept | {n for n in ok_names if n not in kept} == ok_names  # no skipped file was kept
+    assert report.usable["happy"] + report.duplicates >= len(ok_names) - 1
+    assert report.usable["sad"] == 5
+
+
+def test_training_runs_on_broken_files_without_crashing(tmp_path, tiny_data):
+    from train.brokenfiles import write_broken_files
+    from train.trainer import train
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    write_broken_files(data / "sad")
+    metrics = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, image_size=24, verbose=0,
+                                augment=False))
+    assert metrics["splits"]["train"]["n"] > 0
+    report = (tmp_path / "run" / "data_report.json").read_text()
+    assert "truncated" in report and "not_an_image" in report
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({}, "not found"),
+    ({"happy": 2}, "at least two class"),
+    ({"happy": 2, "sad": 0}, "no usable images"),
+])
+def test_bad_data_folders_are_clear_errors(tmp_path, layout, message):
+    root = tmp_path / "d"
+    if layout:
+        root.mkdir()
+    for cls, n in layout.items():
+        (root / cls).mkdir()
+        for i in range(n):
+            _write(root / cls / f"{i}.png", 30 + i)
+    with pytest.raises(DataError, match=message):
+        scan(root)
+
+
+def test_classes_option_selects_a_subset_and_rejects_unknown(tmp_path):
+    for cls in ("happy", "neutral", "sad"):
+        for i in range(3):
+            _write(tmp_path / cls / f"{i}.png", 40 + 3 * ("happy", "neutral", "sad").index(cls) + i)
+    samples, report = scan(tmp_path, ["sad", "happy"])
+    assert report.classes == ["happy", "sad"] and {s.label for s in samples} == {0, 1}
+    with pytest.raises(DataError, match="angry"):
+        scan(tmp_path, ["happy", "angry"])
+
+
+def _dataset(tmp_path, n_happy=40, n_sad=20):
+    for i in range(n_happy):
+        _write(tmp_path / "happy" / f"h{i}.png", i, 24)
+    for i in range(n_sad):
+        _write(tmp_path / "sad" / f"s{i}.png", 100 + i, 24)
+    return scan(tmp_path)[0]
+
+
+def test_splits_are_stratified_disjoint_and_deterministic(tmp_path):
+    samples = _dataset(tmp_path)
+    a = stratified_split(samples, {"val": 0.1, "test": 0.2}, seed=3)
+    b = stratified_split(list(reversed(samples)), {"val": 0.1, "test": 0.2}, seed=3)
+    assert a == b  # file order does not matter, only the seed
+    hashes = [{s.sha1 for s in a[k]} for k in ("train", "val", "test")]
+    assert not (hashes[0] & hashes[1]) and not (hashes[0] & hashes[2]) and not (hashes[1] & hashes[2])
+    assert sum(len(h) for h in hashes) == len(samples)
+    assert [sum(s.label == c for s in a["test"]) for c in (0, 1)] == [8, 4]
+    assert stratified_split(samples, {"val": 0.1, "test": 0.2}, seed=4) != a
+
+
+def test_byte_identical_copies_never_cross_splits(tmp_path):
+    _dataset(tmp_path, 20, 20)
+    (tmp_path / "val" / "happy").mkdir(parents=True)
+    (tmp_path / "val" / "sad").mkdir(parents=True)
+    shutil.copy(tmp_path / "happy" / "h0.png", tmp_path / "val" / "happy" / "copy.png")
+    shutil.copy(tmp_path / "sad" / "s0.png", tmp_path / "val" / "sad" / "copy.png")
+    shutil.copy(tmp_path / "happy" / "h1.png", tmp_path / "happy" / "h1_again.png")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.move(tmp_path / "happy", data / "happy")
+    shutil.move(tmp_path / "sad", data / "sad")
+    splits, classes, reports = prepare_splits(TrainConfig(data=str(data), out="x", val_data=str(tmp_path / "val")))
+    train_hashes = {s.sha1 for s in splits["train"]}
+    assert not train_hashes & {s.sha1 for s in splits["val"]}
+    assert reports["removed_from_train_as_copies_of_eval_images"] == 2
+    assert reports["train_data"]["duplicates_dropped"] == 1
+
+
+def test_the_origin_take_skip_split_leaks_and_ours_does_not():
+    """The origin notebooks split with take/skip after shuffle(); each pass reshuffles, so the 'test' images
+    seen during evaluation were partly trained on. Our split is made once, on file hashes."""
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    ds = tf.data.Dataset.range(100).shuffle(100)
+    train, test = ds.take(70), ds.skip(70)
+    seen_in_training = {int(x) for x in train}
+    seen_in_testing = {int(x) for x in test}
+    assert seen_in_training & seen_in_testing, "take/skip over a reshuffling dataset leaks"
