@@ -15,6 +15,8 @@ from edge_runtime.imageio import read_image
 from edge_runtime.preprocess import to_model_pixels
 from edge_runtime.spec import PreprocessSpec
 
+from .augment import augment_pixels
+
 
 def load_pixels(path: str, spec: PreprocessSpec) -> np.ndarray | None:
     """uint8 HxWxC model pixels of one file, exactly as the device makes them; None if unusable."""
@@ -35,20 +37,6 @@ def load_arrays(paths: list[str], labels: list[int], spec: PreprocessSpec) -> tu
     return x, y, len(paths) - len(keep)
 
 
-def augmenter(seed: int, strength: float = 1.0) -> tf.keras.Sequential:
-    """Flip, small rotation and zoom, brightness and contrast: what a camera varies, on 0..255 pixels."""
-    from keras import layers
-
-    s = strength
-    return tf.keras.Sequential([
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomRotation(0.04 * s, fill_mode="reflect", seed=seed + 1),
-        layers.RandomZoom((-0.1 * s, 0.1 * s), fill_mode="reflect", seed=seed + 2),
-        layers.RandomBrightness(0.15 * s, value_range=(0, 255), seed=seed + 3),
-        layers.RandomContrast(0.2 * s, seed=seed + 4),
-    ], name="augment")
-
-
 def _decode_fn(spec: PreprocessSpec):
     def decode(path: bytes) -> np.ndarray:
         px = load_pixels(path.decode(), spec)
@@ -64,13 +52,25 @@ def _decode_fn(spec: PreprocessSpec):
     return fn
 
 
+def _augment_fn(spec: PreprocessSpec, strength: float):
+    def aug(px: np.ndarray, seed: np.int64) -> np.ndarray:
+        return augment_pixels(px, int(seed), strength)
+
+    def fn(px, label, seed):
+        out = tf.numpy_function(aug, [px, seed], tf.uint8, stateful=False)
+        out.set_shape((spec.height, spec.width, spec.channels))
+        return out, label
+
+    return fn
+
+
 def make_dataset(paths: list[str], labels: list[int], spec: PreprocessSpec, batch_size: int, *,
                  shuffle: bool = False, augment: bool = False, seed: int = 0, cache: bool = False,
                  augment_strength: float = 1.0) -> tf.data.Dataset:
     """(float32 0..255 [B,H,W,C], label) batches, streamed from disk so any data set size trains.
 
     ``cache`` keeps decoded images in memory after the first epoch (small data sets, searches).
-    Shuffling is seeded and ordered maps keep the epoch order reproducible.
+    Shuffling and augmentation are seeded, and maps keep their order, so an epoch is reproducible.
     """
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), tf.constant(labels, tf.int64)))
     if shuffle and not cache:
@@ -80,10 +80,10 @@ def make_dataset(paths: list[str], labels: list[int], spec: PreprocessSpec, batc
         ds = ds.cache()
         if shuffle:
             ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if augment and augment_strength > 0:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (xy[0], xy[1], s))
+        ds = ds.map(_augment_fn(spec, augment_strength), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        aug = augmenter(seed, augment_strength)
-        ds = ds.map(lambda x, y: (tf.clip_by_value(aug(x, training=True), 0.0, 255.0), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
