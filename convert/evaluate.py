@@ -21,10 +21,15 @@ class TFLiteRunner:
     """One ai-edge-litert interpreter; float or integer input, always float probabilities out."""
 
     def __init__(self, model: bytes, num_threads: int = 1) -> None:
+        import tempfile
+
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        from .native import native_stderr_to
+
+        with tempfile.TemporaryFile() as sink, native_stderr_to(sink):  # "Created XNNPACK delegate" lines
+            self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 

@@ -39,3 +39,47 @@ def embed_model_info(tflite: bytes, info: dict[str, Any]) -> bytes:
     if parse(out).model_info_dict() != json.loads(json.dumps(info, sort_keys=True)):
         raise RuntimeError("embedded model metadata did not read back identically")
     return out
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shaped a converted file (recorded in its metadata and the report)."""
+    import numpy
+
+    out = {"happysad_edge": _dist_version("happysad-edge"), "numpy": numpy.__version__}
+    for name, dist in (("tensorflow", "tensorflow"), ("keras", "keras"), ("ai_edge_litert", "ai-edge-litert")):
+        out[name] = _dist_version(dist)
+    out["converter"] = f"tf.lite.TFLiteConverter (TensorFlow {out['tensorflow']})"
+    return out
+
+
+def _dist_version(dist: str) -> str:
+    from importlib import metadata as md
+
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "unknown"
+
+
+def describe(run_info: dict[str, Any], *, kind: str, quantization: dict[str, Any], compat: dict[str, Any],
+             calibration_samples: int | None, data_fingerprint: str | None, training_metrics: Any,
+             target: str, parity: dict[str, Any], versions_: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ModelInfo dict embedded in one converted file: the run's ModelInfo plus conversion provenance.
+
+    ``run_info`` is ``ModelInfo.to_dict()`` of the run (labels, threshold, output, preprocessing and the
+    trainer's extra keys such as its own versions); the keys added here live in ModelInfo.extra.
+    """
+    info = dict(run_info)
+    trained_with = info.get("versions") if isinstance(info.get("versions"), dict) else {}
+    info["versions"] = {**trained_with, **(versions_ or versions())}
+    if trained_with:
+        info["trained_with"] = trained_with
+    info["quantization"] = {"kind": kind, **quantization}
+    info["calibration_samples"] = calibration_samples
+    info["data_fingerprint"] = data_fingerprint
+    info["training_metrics"] = training_metrics
+    info["min_runtime_version"] = compat.get("min_runtime_version")
+    info["compatibility"] = compat
+    info["target"] = target
+    info["parity"] = parity
+    return info

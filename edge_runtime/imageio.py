@@ -90,7 +90,8 @@ def decode_bytes(data: bytes) -> tuple[np.ndarray | None, str | None]:
     img = None
     if fmt != "gif":
         buf = np.frombuffer(data, dtype=np.uint8)
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        # A JPEG has no alpha or 16-bit data; IMREAD_COLOR also applies its EXIF orientation (phone photos).
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED)
         if img is not None and img.ndim == 3 and img.shape[2] == 4 and fmt == "jpeg":
             img = img[:, :, :3]
     rgb = _to_rgb8(img) if img is not None else _decode_with_pillow(data)

@@ -51,14 +51,15 @@ def to_model_pixels(image: np.ndarray, spec: PreprocessSpec, order: str = "RGB")
     if spec.channels == 1:
         code = cv2.COLOR_RGB2GRAY if order == "RGB" else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
-    elif order == "BGR":
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    swap = spec.channels == 3 and order == "BGR"  # a channel swap commutes with resizing: do it on fewer pixels
     h, w = image.shape[:2]
     if (h, w) != (spec.height, spec.width):
         interp = _INTERP[spec.interpolation]
         if spec.interpolation == "area" and (h < spec.height or w < spec.width):
             interp = cv2.INTER_LINEAR  # INTER_AREA only averages when shrinking
         image = cv2.resize(image, (spec.width, spec.height), interpolation=interp)
+    if swap:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if image.ndim == 2:
         image = image[:, :, None]
     return np.ascontiguousarray(image)

@@ -434,7 +434,11 @@ def _smooth_path(rng: np.random.Generator, n: int, lo: float, hi: float, knots: 
 
 
 def video_frames(n_frames: int = 150, size: tuple[int, int] = (640, 360), seed: int = 0, n_faces: int | None = None):
-    """Yield (RGB uint8 frame, truth) for a synthetic clip; truth = {"frame", "faces": [{"box", "label"}]}."""
+    """Yield (RGB uint8 frame, truth) for a synthetic clip.
+
+    truth = {"frame": i, "faces": [{"box": [x, y, w, h], "label": "happy"|"sad", "smile": -1..1}]}; the
+    mouth eases between expressions over ~9 frames, so frames with |smile| < 0.3 are ambiguous.
+    """
     rng = np.random.default_rng(seed)
     w, h = size
     n_faces = n_faces or int(rng.integers(1, 3))
@@ -442,7 +446,7 @@ def video_frames(n_frames: int = 150, size: tuple[int, int] = (640, 360), seed: 
     tracks = []
     for j in range(n_faces):
         lo, hi = (j / n_faces) * w, ((j + 1) / n_faces) * w
-        width = _smooth_path(rng, n_frames, 0.16 * h, 0.34 * h)
+        width = _smooth_path(rng, n_frames, 0.18 * h, 0.4 * h)
         margin = 0.5 * width.max() + 4
         xs = _smooth_path(rng, n_frames, lo + margin, max(lo + margin, hi - margin))
         ys = _smooth_path(rng, n_frames, 0.42 * h, 0.58 * h)
@@ -461,7 +465,7 @@ def video_frames(n_frames: int = 150, size: tuple[int, int] = (640, 360), seed: 
             face = replace(ident, cx=float(xs[f]), cy=float(ys[f]), width=float(width[f]), tilt=float(tilt[f]),
                            smile=float(smile[f]), label=label, mouth_open=ident.mouth_open and smile[f] > 0.4)
             faces.append(face)
-            truth.append({"box": list(face.box()), "label": label})
+            truth.append({"box": list(face.box()), "label": label, "smile": round(float(smile[f]), 3)})
         yield render_scene(rng, faces, size, bg=bg), {"frame": f, "faces": truth}
 
 

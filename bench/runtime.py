@@ -1,0 +1,132 @@
+"""One table, one run: hs-run's pipeline FPS (face and frame mode), the bare interpreter loop, and the
+origin documents' way (Keras ``model.predict`` per frame), plus the runtime's RSS and time to first result.
+
+    python bench/runtime.py --model edge_runtime/models/happysad_int8.tflite [--keras run/model.keras]
+
+TensorFlow is imported here (for the Keras row) but only after the runtime's own measurements, and the
+RSS / first-result row runs hs-run in a fresh process that never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edge_runtime.bench_cli import invoke_latency, pipeline_fps  # noqa: E402
+from edge_runtime.model import PACKAGED_MODEL, load_classifier  # noqa: E402
+from edge_runtime.preprocess import to_model_pixels  # noqa: E402
+
+VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
+TARGETS = {"infer_ratio": 1.2, "face_fps": 100.0, "frame_fps": 300.0, "rss_mb": 200.0, "first_s": 1.5}
+
+
+def first_result_and_rss(model: Path, video: Path) -> tuple[float, float]:
+    """Seconds from process start to the first JSON line, and the process's peak RSS in MB."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source",
+                             str(video), "--json", "--headless"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    first = time.perf_counter() - t0
+    proc.stdout.read()
+    proc.wait()
+    rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the only child so far
+    return first, rss_kb / 1024.0
+
+
+def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, float]:
+    """(ms per frame, import+load seconds) of model.predict on single frames, as the origin documents did."""
+    import cv2
+
+    t0 = time.perf_counter()
+    import keras
+
+    from edge_runtime.spec import PreprocessSpec
+
+    model = keras.models.load_model(keras_path)
+    load_s = time.perf_counter() - t0
+    _, h, w, c = model.input_shape
+    spec = PreprocessSpec.for_size(h, channels=c)
+    cap = cv2.VideoCapture(str(video))
+    times = []
+    for _ in range(frames):
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        t = time.perf_counter()
+        x = to_model_pixels(bgr, spec, "BGR").astype(np.float32)[None]
+        model.predict(x, verbose=0)
+        times.append(time.perf_counter() - t)
+    cap.release()
+    return float(np.median(times[1:] or times)) * 1e3, load_s
+
+
+def row(name: str, value: str, target: str = "", ok: bool | None = None) -> str:
+    mark = "" if ok is None else ("ok" if ok else "MISS")
+    return f"| {name:<44} | {value:>16} | {target:>10} | {mark:<4} |"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=PACKAGED_MODEL, help="int8 TFLite model")
+    ap.add_argument("--keras", type=Path, default=None, help="model.keras for the origin-way row")
+    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--keras-frames", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if not args.model.is_file():
+        print(f"bench: no model at {args.model}; pass --model FILE.tflite (e.g. a hs-convert int8 output)",
+              file=sys.stderr)
+        return 2
+    if not args.video.is_file():
+        print(f"bench: video {args.video} not found; pass --video", file=sys.stderr)
+        return 2
+
+    first_s, rss_mb = first_result_and_rss(args.model, args.video)
+    clf = load_classifier(args.model, threads=args.threads)
+    bare50, bare90 = invoke_latency(clf, runs=300)
+    face_fps, face_stats = pipeline_fps(args.model, str(args.video), "face", threads=args.threads)
+    frame_fps, frame_stats = pipeline_fps(args.model, str(args.video), "frame", threads=args.threads)
+    inf50 = frame_stats.percentiles("infer")[0]
+    inp = clf.runner.input
+    lines = [
+        f"model {args.model} ({'x'.join(map(str, inp.shape[1:]))} {inp.dtype}), {clf.backend}, "
+        f"{args.threads} threads, video {args.video.name}",
+        row("measure", "value", "target", None).replace("|      |", "| ok?  |"),
+        "|" + "-" * 46 + "|" + "-" * 18 + "|" + "-" * 12 + "|" + "-" * 6 + "|",
+        row("bare invoke loop p50 / p90 (ms)", f"{bare50:.3f} / {bare90:.3f}"),
+        row("pipeline infer stage p50 (ms), frame mode", f"{inf50:.3f}",
+            f"<= {TARGETS['infer_ratio'] * bare50:.3f}", inf50 <= TARGETS["infer_ratio"] * bare50),
+        row("hs-run pipeline FPS, face mode", f"{face_fps:.1f}", f">= {TARGETS['face_fps']:.0f}",
+            face_fps >= TARGETS["face_fps"]),
+        row("hs-run pipeline FPS, frame mode", f"{frame_fps:.1f}", f">= {TARGETS['frame_fps']:.0f}",
+            frame_fps >= TARGETS["frame_fps"]),
+        row("runtime peak RSS (MB), fresh process", f"{rss_mb:.0f}", f"< {TARGETS['rss_mb']:.0f}",
+            rss_mb < TARGETS["rss_mb"]),
+        row("time to first result (s), incl. start-up", f"{first_s:.2f}", f"<= {TARGETS['first_s']}",
+            first_s <= TARGETS["first_s"]),
+    ]
+    if args.keras and args.keras.is_file():
+        ms, load_s = keras_per_frame(args.keras, args.video, args.keras_frames)
+        lines.append(row(f"origin way: Keras predict/frame ({args.keras_frames} fr)", f"{ms:.1f} ms = {1e3 / ms:.1f} FPS"))
+        lines.append(row("origin way: TF import + model load (s)", f"{load_s:.1f}"))
+    else:
+        lines.append(row("origin way: Keras predict per frame", "skipped: no --keras"))
+    lines.append("face mode stages: " + face_stats.report())
+    lines.append("frame mode stages: " + frame_stats.report())
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Everything hs-convert reads, loaded and checked before anything is written.
+
+Run-folder files go through ``train.rundir`` and image files through ``train.pipeline`` (the training
+preprocessing, no augmentation), so conversion sees exactly the pixels training saw.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.spec import ModelInfo
+
+from .errors import ConvertError
+
+
+@dataclass
+class RunInputs:
+    run_dir: Path
+    info: ModelInfo
+    labels: list[str]
+    splits: dict[str, Any]
+    metrics: dict[str, Any] | None
+    model_path: Path
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def load_run(run_dir: str | Path) -> RunInputs:
+    """The run's ModelInfo, splits and metrics; a missing or corrupt run folder is a ConvertError."""
+    from train import rundir
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ConvertError(f"run folder not found: {run}")
+    model_path = run / rundir.MODEL_KERAS
+    if not model_path.is_file():
+        raise ConvertError(f"{rundir.MODEL_KERAS} not found in run folder {run} (is it a finished hs-train run?)")
+    try:
+        info = rundir.load_model_info(run)
+        splits = rundir.load_splits(run)
+    except rundir.RunDirError as exc:
+        raise ConvertError(_one_line(exc)) from exc
+    if not isinstance(splits, dict) or not isinstance(splits.get("splits", {}), dict):
+        raise ConvertError(f"{run / rundir.SPLITS} is not a splits file")
+    labels = list(info.labels)
+    classes = splits.get("classes")
+    if classes is not None and list(classes) != labels:
+        raise ConvertError(f"{rundir.SPLITS} has classes {classes} but the model's labels are {labels}")
+    if info.output not in ("sigmoid", "softmax"):
+        raise ConvertError(f"model output {info.output!r} is neither sigmoid nor softmax")
+    metrics = None
+    if (run / rundir.METRICS).is_file():
+        try:
+            metrics = json.loads((run / rundir.METRICS).read_text())
+        except (OSError, json.JSONDecodeError):
+            metrics = None  # metrics are provenance only; a damaged file does not stop a conversion
+    return RunInputs(run_dir=run, info=info, labels=labels, splits=splits, metrics=metrics, model_path=model_path)
+
+
+def split_files(inputs: RunInputs, name: str) -> tuple[list[str], list[int]]:
+    from train import rundir
+
+    try:
+        paths, labels = rundir.load_split(inputs.run_dir, name)
+    except rundir.RunDirError as exc:
+        raise ConvertError(_one_line(exc)) from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConvertError(f"{rundir.SPLITS} in {inputs.run_dir} is malformed ({_one_line(exc)})") from exc
+    bad = sorted({lab for lab in labels if not 0 <= lab < len(inputs.labels)})
+    if bad:
+        raise ConvertError(f"split '{name}' has labels {bad} outside the model's {len(inputs.labels)} classes")
+    return paths, labels
+
+
+def folder_files(folder: str | Path, labels: list[str]) -> tuple[list[str], list[int]]:
+    """Image files of a folder of class subfolders whose class set must be the model's."""
+    from edge_runtime.imageio import is_image_name
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConvertError(f"--data folder not found: {root}")
+    present = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if present != sorted(labels):
+        raise ConvertError(f"--data folder {root} has classes {present or 'none'}, the model has {labels}")
+    paths, ys = [], []
+    for label, name in enumerate(labels):
+        for p in sorted((root / name).rglob("*")):
+            if p.is_file() and not p.name.startswith(".") and is_image_name(p):
+                paths.append(str(p))
+                ys.append(label)
+    return paths, ys
+
+
+def load_pixels(paths: list[str], labels: list[int], info: ModelInfo) -> tuple[np.ndarray, np.ndarray, int]:
+    """uint8 [N,H,W,C], labels [N], number of unusable files: through training's own loader."""
+    from train.pipeline import load_arrays
+
+    return load_arrays(paths, labels, info.preprocessing)
+
+
+def load_keras_model(path: Path) -> Any:
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a damaged archive
+        raise ConvertError(f"cannot load {path}: {exc.__class__.__name__}: {_one_line(exc)[:200]}") from exc
+
+
+def check_model_matches(model: Any, info: ModelInfo) -> None:
+    """The Keras model's input and output shapes must be what model_info.json describes."""
+    spec = info.preprocessing
+    want_in = (spec.height, spec.width, spec.channels)
+    shape_in = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if shape_in != want_in:
+        raise ConvertError(f"model input {shape_in} does not match model_info.json's {want_in}")
+    units = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
+    want_units = 1 if info.output == "sigmoid" else len(info.labels)
+    if units != want_units:
+        raise ConvertError(f"model has {units} output unit(s); a {info.output} model over {len(info.labels)} "
+                           f"labels needs {want_units}")

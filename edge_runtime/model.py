@@ -1,0 +1,157 @@
+"""A model file becomes a Classifier: metadata (or command-line options) + one interpreter.
+
+Everything that can be wrong with a model file is checked here, once, at start: missing, truncated,
+not TFLite, not a classifier, metadata that disagrees with the tensors. The per-frame methods then
+trust their inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import tflite_meta
+from .errors import RuntimeFailure, first_line
+from .interpreter import Backend, Runner, build_interpreter, dequantize, find_backend
+from .preprocess import quantize
+from .spec import FaceCrop, ModelInfo, PreprocessSpec
+
+PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "happysad_int8.tflite"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Command-line settings: fill in for a model without metadata, or override one that has it."""
+
+    labels: tuple[str, ...] | None = None
+    size: int | None = None
+    channels: int | None = None
+    threshold: float | None = None
+    roi: str | None = None
+    margin: float | None = None
+
+
+class Classifier:
+    """pixels (uint8 HxWxC, the spec's size and colour) -> one probability per label."""
+
+    def __init__(self, info: ModelInfo, runner: Runner, backend: Backend, path: Path) -> None:
+        self.info, self.runner, self.backend, self.path = info, runner, backend, path
+        inp = runner.input
+        self._fast_int8 = inp.dtype == np.int8 and inp.scale == 1.0 and inp.zero_point == -128
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self.info.preprocessing
+
+    def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 pixels -> [1,H,W,C] in the input's dtype (quantized with the tensor's own scale/zp)."""
+        inp = self.runner.input
+        if self._fast_int8:  # p/1 - 128 exactly: same values as quantize(), without the float round trip
+            tensor = (pixels ^ np.uint8(0x80)).view(np.int8)
+        elif inp.quantized:
+            tensor = quantize(pixels, inp.scale, inp.zero_point, inp.dtype)
+        else:
+            tensor = pixels.astype(inp.dtype)
+        return tensor[None]
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        return self.runner.invoke(tensor)
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Raw (possibly quantized) output row -> sigmoid: [1-p, p] with p = P(labels[1]); softmax: as given."""
+        raw = dequantize(raw, self.runner.output)
+        if self.info.output == "sigmoid":
+            p = float(np.clip(raw[0], 0.0, 1.0))
+            return np.array([1.0 - p, p], dtype=np.float32)
+        return raw.astype(np.float32, copy=False)
+
+    def classify(self, pixels_batch: np.ndarray) -> np.ndarray:
+        """[N,H,W,C] uint8 -> [N, labels] probabilities (one invoke per image; batch stays 1)."""
+        return np.stack([self.probabilities(self.infer(self.to_tensor(p))) for p in pixels_batch])
+
+
+def _read_flat(path: Path) -> tflite_meta.FlatModel:
+    if not path.is_file():
+        raise RuntimeFailure(f"model file not found: {path}")
+    try:
+        return tflite_meta.read(path)
+    except tflite_meta.FlatbufferError as exc:
+        raise RuntimeFailure(f"{path} is not a usable TFLite model: {first_line(exc)}") from None
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot read model {path}: {first_line(exc)}") from None
+
+
+def _info_from_metadata(flat: tflite_meta.FlatModel, path: Path) -> ModelInfo | None:
+    try:
+        d = flat.model_info_dict()
+        return None if d is None else ModelInfo.from_dict(d)
+    except (ValueError, TypeError, tflite_meta.FlatbufferError) as exc:
+        raise RuntimeFailure(f"{path}: model metadata is invalid: {first_line(exc)}") from None
+
+
+def _info_from_options(opts: ModelOptions, shape: tuple[int, ...], path: Path) -> ModelInfo:
+    if not opts.labels:
+        raise RuntimeFailure(f"{path} has no happysad metadata; pass --labels (e.g. --labels happy,sad) "
+                             "and, if needed, --size/--channels/--threshold")
+    _, h, w, c = shape
+    size = opts.size or h
+    spec = PreprocessSpec.for_size(size, channels=opts.channels or c)
+    output = "sigmoid" if len(opts.labels) == 2 else "softmax"
+    return ModelInfo(labels=opts.labels, preprocessing=spec, threshold=0.5, output=output)
+
+
+def _apply_overrides(info: ModelInfo, opts: ModelOptions) -> ModelInfo:
+    spec = info.preprocessing
+    crop = spec.face_crop
+    if opts.roi is not None or opts.margin is not None:
+        crop = FaceCrop(roi=opts.roi or crop.roi,
+                        margin=crop.margin if opts.margin is None else opts.margin, detector=crop.detector)
+    info = replace(info, preprocessing=replace(spec, face_crop=crop))
+    if opts.threshold is not None:
+        info = replace(info, threshold=opts.threshold)
+    if opts.labels and tuple(opts.labels) != tuple(info.labels):
+        if len(opts.labels) != len(info.labels):
+            raise RuntimeFailure(f"--labels gives {len(opts.labels)} labels; the model has {len(info.labels)}")
+        info = replace(info, labels=tuple(opts.labels))
+    return info
+
+
+def _check_shapes(info: ModelInfo, runner: Runner, path: Path) -> None:
+    """Refuse a model that is not an image classifier matching its own metadata."""
+    inp, out = runner.input, runner.output
+    if len(inp.shape) != 4 or inp.shape[3] not in (1, 3):
+        raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(inp.signature)} "
+                             "is not [batch, height, width, 1|3]")
+    if inp.dtype not in (np.float32, np.int8, np.uint8):
+        raise RuntimeFailure(f"{path}: unsupported input type {inp.dtype}")
+    spec = info.preprocessing
+    if (spec.height, spec.width, spec.channels) != inp.shape[1:]:
+        raise RuntimeFailure(f"{path}: input tensor is {list(inp.shape[1:])} but the preprocessing says "
+                             f"{[spec.height, spec.width, spec.channels]}")
+    units = out.shape[-1] if len(out.shape) == 2 else -1
+    want = 1 if info.output == "sigmoid" else len(info.labels)
+    if units != want or (info.output == "sigmoid" and len(info.labels) != 2):
+        raise RuntimeFailure(f"{path} is not a {len(info.labels)}-label {info.output} classifier: output shape "
+                             f"{list(out.signature)}, expected [batch, {want}]")
+
+
+def load_classifier(path: str | Path, opts: ModelOptions = ModelOptions(), threads: int | None = None,
+                    delegate: str | None = None, backend: Backend | None = None) -> Classifier:
+    """Check the file, read its metadata, build the interpreter once, check the tensors."""
+    path = Path(path)
+    flat = _read_flat(path)
+    info = _info_from_metadata(flat, path)
+    backend = backend or find_backend()
+    runner = Runner(build_interpreter(backend, path, threads, delegate))
+    if len(runner.input.shape) != 4:
+        raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(runner.input.signature)}")
+    if info is None:
+        info = _info_from_options(opts, runner.input.shape, path)
+    try:
+        info = _apply_overrides(info, opts)
+    except ValueError as exc:
+        raise RuntimeFailure(first_line(exc)) from None
+    _check_shapes(info, runner, path)
+    return Classifier(info, runner, backend, path)

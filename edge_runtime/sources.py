@@ -1,0 +1,322 @@
+"""Where frames come from: video files, images, folders and globs (every frame, in order) and live
+sources (cameras, the Pi camera, network streams) read by a thread that keeps only the newest frame,
+so a slow model never makes the picture lag, and that reopens a source that stops delivering.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import RuntimeFailure, first_line
+from .imageio import is_image_name, read_image
+
+Log = Callable[[str], None]
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def log_stderr(msg: str) -> None:
+    print(f"hs-run: {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Frame:
+    """One picture. ``image`` is None for an unreadable one, with the reason in ``skipped``."""
+
+    image: np.ndarray | None
+    index: int
+    time: float
+    source: str
+    order: str = "BGR"
+    skipped: str | None = None
+
+
+class Source(Protocol):
+    name: str
+    live: bool
+    independent: bool  # frames are unrelated pictures (an image folder): no tracking across them
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class Capture(Protocol):
+    """What a live reader needs from a device: cv2.VideoCapture fits, and so do test fakes."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def release(self) -> None: ...
+
+
+# ---------------------------------------------------------------- files: every frame, in order
+
+class VideoFileSource:
+    live, independent = False, False
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+        self.cap = cv2.VideoCapture(path)
+        if not self.cap.isOpened():
+            raise RuntimeFailure(f"cannot open video {path} (OpenCV could not decode it)")
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        while True:
+            ok, img = self.cap.read()
+            if not ok or img is None:
+                return
+            yield Frame(img, index, time.time(), self.name)
+            index += 1
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class ImageListSource:
+    """Image files decoded by content; an unreadable one becomes a skipped frame, not an error."""
+
+    live, independent = False, True
+
+    def __init__(self, paths: list[Path], name: str) -> None:
+        self.paths, self.name = paths, name
+
+    def frames(self) -> Iterator[Frame]:
+        for index, p in enumerate(self.paths):
+            img, reason = read_image(p)
+            yield Frame(img, index, time.time(), str(p), order="RGB", skipped=reason)
+
+    def close(self) -> None:
+        pass
+
+
+def image_paths(spec: str) -> list[Path] | None:
+    """The images a --source names (a folder, a glob, or one image file), or None if it is not images."""
+    p = Path(spec)
+    if p.is_dir():
+        return sorted(q for q in p.iterdir() if q.is_file() and is_image_name(q))
+    if any(ch in spec for ch in "*?[") and not p.exists():
+        return sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file())
+    if p.is_file() and is_image_name(p):
+        return [p]
+    return None
+
+
+# ---------------------------------------------------------------- live: newest frame, reconnect
+
+class LatestFrameReader:
+    """A thread reading ``open_capture()`` as fast as it delivers, keeping only the newest frame.
+
+    When reads fail it releases the device and reopens it with exponential backoff, logging each attempt,
+    up to ``reconnect`` attempts in a row (None: forever). The consumer sees frames through ``frames()``.
+    """
+
+    live, independent = True, False
+
+    def __init__(self, open_capture: Callable[[], Capture], name: str, reconnect: int | None = None,
+                 backoff: tuple[float, float] = (0.5, 10.0), log: Log = log_stderr,
+                 fail_reads: int = 5) -> None:
+        self.open_capture, self.name, self.reconnect = open_capture, name, reconnect
+        self.backoff, self.log, self.fail_reads = backoff, log, fail_reads
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._ended = False
+        self._stop = threading.Event()
+        self.reconnects = 0
+        self.dropped = 0
+        self.cap = open_capture()  # first open in the caller: a missing camera fails at start, clearly
+        self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
+        self._thread.start()
+
+    def _publish(self, img: np.ndarray) -> None:
+        with self._cond:
+            self._frame = img
+            self._seq += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                ok, img = self.cap.read()
+            except Exception:  # noqa: BLE001 - a driver error is a failed read, not a crash
+                ok, img = False, None
+            if ok and img is not None:
+                failures = 0
+                self._publish(img)
+                continue
+            failures += 1
+            if failures < self.fail_reads:
+                self._stop.wait(0.01)
+                continue
+            failures = 0
+            if not self._reopen():
+                break
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def _reopen(self) -> bool:
+        """Release and reopen with backoff; False when the attempts are used up or we are stopping."""
+        self._release()
+        attempt = 0
+        while not self._stop.is_set():
+            if self.reconnect is not None and attempt >= self.reconnect:
+                self.log(f"{self.name}: stopped delivering; gave up after {attempt} reconnect attempt(s)")
+                return False
+            attempt += 1
+            delay = min(self.backoff[1], self.backoff[0] * 2 ** (attempt - 1))
+            limit = "" if self.reconnect is None else f"/{self.reconnect}"
+            self.log(f"{self.name}: stopped delivering; reconnect attempt {attempt}{limit} in {delay:.2f} s")
+            if self._stop.wait(delay):
+                return False
+            try:
+                self.cap = self.open_capture()
+            except RuntimeFailure as exc:
+                self.log(f"{self.name}: reconnect attempt {attempt} failed: {exc}")
+                continue
+            self.reconnects += 1
+            self.log(f"{self.name}: reconnected")
+            return True
+        return False
+
+    def frames(self) -> Iterator[Frame]:
+        seen = 0
+        index = 0
+        while True:
+            with self._cond:
+                while self._seq == seen and not self._ended and not self._stop.is_set():
+                    self._cond.wait(0.2)
+                if self._seq == seen:
+                    return
+                self.dropped += self._seq - seen - 1
+                seen, img = self._seq, self._frame
+            yield Frame(img, index, time.time(), self.name)
+            index += 1
+
+    def _release(self) -> None:
+        try:
+            self.cap.release()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=5.0)
+        self._release()
+
+
+# ---------------------------------------------------------------- openers for live devices
+
+def _set_mode(cap: cv2.VideoCapture, width: int | None, height: int | None, fps: float | None) -> None:
+    if width:
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+    if height:
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    if fps:
+        cap.set(cv2.CAP_PROP_FPS, fps)
+    cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+
+
+def camera_opener(camera: str, width: int | None, height: int | None, fps: float | None) -> Callable[[], Capture]:
+    """Open ``/dev/videoN`` or index N with V4L2 first, then OpenCV's default backend."""
+    target: int | str = int(camera) if camera.isdigit() else camera
+    device = f"/dev/video{camera}" if camera.isdigit() else camera
+
+    def open_camera() -> Capture:
+        tried = []
+        for api, api_name in ((cv2.CAP_V4L2, "V4L2"), (cv2.CAP_ANY, "OpenCV default backend")):
+            cap = cv2.VideoCapture(target, api)
+            if cap.isOpened():
+                _set_mode(cap, width, height, fps)
+                return cap
+            cap.release()
+            tried.append(api_name)
+        exists = "exists" if os.path.exists(device) else "does not exist"
+        raise RuntimeFailure(f"cannot open camera {camera}: tried {device} ({exists}) with "
+                             f"{' and '.join(tried)}; check the cable, `v4l2-ctl --list-devices`, "
+                             "and that no other program is using it")
+    return open_camera
+
+
+def stream_opener(url: str, timeout_ms: int = 5000) -> Callable[[], Capture]:
+    """A network stream through FFmpeg, with open/read timeouts so a dead link cannot hang a read."""
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+
+    def open_stream() -> Capture:
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise RuntimeFailure(f"cannot open stream {url} (OpenCV FFmpeg backend, {timeout_ms} ms timeout)")
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        return cap
+    return open_stream
+
+
+class PicamCapture:
+    """picamera2 behind the Capture interface; 'RGB888' arrives in OpenCV's B,G,R byte order."""
+
+    def __init__(self, width: int | None, height: int | None, fps: float | None) -> None:
+        try:
+            from picamera2 import Picamera2  # only on a Pi, only when asked for
+        except ImportError:
+            raise RuntimeFailure("--camera picam needs picamera2, which is not installed "
+                                 "(on Raspberry Pi OS: sudo apt install python3-picamera2)") from None
+        try:
+            self.cam = Picamera2()
+            controls = {"FrameRate": float(fps)} if fps else {}
+            config = self.cam.create_video_configuration(
+                main={"size": (width or 640, height or 480), "format": "RGB888"}, controls=controls)
+            self.cam.configure(config)
+            self.cam.start()
+        except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds
+            raise RuntimeFailure(f"cannot open the Raspberry Pi camera with picamera2: {first_line(exc)}") from None
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        return True, self.cam.capture_array("main")
+
+    def release(self) -> None:
+        try:
+            self.cam.stop()
+        finally:
+            self.cam.close()
+
+
+# ---------------------------------------------------------------- choosing a source
+
+def open_source(camera: str | None = None, source: str | None = None, width: int | None = None,
+                height: int | None = None, fps: float | None = None, reconnect: int | None = None,
+                log: Log = log_stderr) -> Source:
+    """The source the command line names; a clear error when it cannot be opened."""
+    if (camera is None) == (source is None):
+        raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
+    if camera is not None:
+        if camera == "picam":
+            return LatestFrameReader(lambda: PicamCapture(width, height, fps), "picam", reconnect, log=log)
+        if not (camera.isdigit() or camera.startswith("/dev/")):
+            raise RuntimeFailure(f"--camera takes an index (0), a device (/dev/video0) or 'picam', not {camera!r}")
+        return LatestFrameReader(camera_opener(camera, width, height, fps), f"camera {camera}", reconnect, log=log)
+    assert source is not None
+    if source.lower().startswith(URL_SCHEMES):
+        return LatestFrameReader(stream_opener(source), source, reconnect, log=log)
+    images = image_paths(source)
+    if images is not None:
+        if not images:
+            raise RuntimeFailure(f"no images found in {source}")
+        return ImageListSource(images, source)
+    if not Path(source).exists():
+        raise RuntimeFailure(f"source not found: {source}")
+    return VideoFileSource(source)

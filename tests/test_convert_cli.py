@@ -1,0 +1,346 @@
+"""hs-convert end to end on a tiny run folder made by the real trainer (a few seconds on 32 px images)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from convert.cli import app
+from edge_runtime import tflite_meta
+
+ROOT = Path(__file__).resolve().parents[1]
+TFLRT_PYTHON = ROOT / ".cache" / "venv-tflrt" / "bin" / "python"
+KINDS = ("float32", "float16", "dynamic", "int8")
+runner = CliRunner()
+
+
+def write_easy_images(root: Path, n_per_class: int = 30, size: int = 24, classes=("happy", "sad"),
+                      seed: int = 0) -> Path:
+    """Class folders of PNGs a tiny CNN separates in a few epochs: bright 'happy', dark 'sad' noise."""
+    rng = np.random.default_rng(seed)
+    for ci, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        mean = 170 - 85 * ci
+        for i in range(n_per_class):
+            img = np.clip(rng.normal(mean, 35, (size, size, 3)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(folder / f"{name}_{i:03d}.png"), img)
+    return root
+
+
+def make_run(tmp: Path) -> Path:
+    """A finished hs-train run folder (model.keras, saved_model/, model_info.json, splits.json, metrics.json)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from train.config import TrainConfig
+    from train.trainer import train
+
+    data = write_easy_images(tmp / "data")
+    cfg = TrainConfig(data=str(data), out=str(tmp / "run"), epochs=8, image_size=32, arch="origin", augment=False,
+                      batch_size=4, learning_rate=2e-3, patience=0, val_fraction=0.2, test_fraction=0.3, verbose=0)
+    metrics = train(cfg)
+    assert metrics["splits"]["test"]["balanced_accuracy"] >= 0.9, "tiny run did not learn; tests need a real model"
+    return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("convert_run"))
+
+
+@pytest.fixture(scope="module")
+def converted(run_dir, tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("converted")
+    args = [str(run_dir), "--out", str(out), "--calibration-samples", "20"]
+    for kind in KINDS[1:]:
+        args += ["--quantize", kind]
+    return out, runner.invoke(app, args)
+
+
+def _copy_run(run_dir: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in ("model.keras", "model_info.json", "splits.json", "metrics.json"):
+        shutil.copy2(run_dir / name, dest / name)
+    return dest
+
+
+def _run_tflite(path: Path, pixels: np.ndarray) -> float:
+    from convert.evaluate import TFLiteRunner
+
+    return float(TFLiteRunner(path.read_bytes()).predict_one(pixels)[0])
+
+
+# ---------------------------------------------------------------------------------------------- happy path
+
+def test_every_kind_is_written_and_runs_in_litert(converted, run_dir):
+    out, result = converted
+    assert result.exit_code == 0, result.output
+    for kind in KINDS:
+        assert (out / f"model_{kind}.tflite").is_file() and (out / f"model_{kind}.json").is_file()
+    assert not list(out.glob("*.FAILED_CHECK.*")) and not list(out.glob(".*"))  # no temporaries left
+    assert "int8 / float32 size" in result.stdout and "balanced" not in result.stderr
+    from edge_runtime.imageio import read_image
+    from edge_runtime.preprocess import to_model_pixels
+    from edge_runtime.spec import ModelInfo
+
+    first = json.loads((run_dir / "splits.json").read_text())["splits"]["test"][0]
+    spec = ModelInfo.from_dict(json.loads((run_dir / "model_info.json").read_text())).preprocessing
+    pixels = to_model_pixels(read_image(first["path"])[0], spec)
+    probs = {kind: _run_tflite(out / f"model_{kind}.tflite", pixels) for kind in KINDS}
+    for kind, p in probs.items():
+        assert 0.0 <= p <= 1.0
+        assert (p >= 0.5) == bool(first["label"]), f"{kind} misclassified an easy image"
+    flat = {kind: tflite_meta.read(out / f"model_{kind}.tflite") for kind in KINDS}
+    assert flat["int8"].inputs[0].type_code == 9 and flat["int8"].outputs[0].type_code == 9  # int8 in and out
+    assert flat["float32"].inputs[0].shape == (1, 32, 32, 3)  # fixed batch of one
+    assert not {"SHAPE", "STRIDED_SLICE", "PACK"} & {o.name for f in flat.values() for o in f.op_codes}
+
+
+def test_report_has_parity_for_every_model(converted):
+    out, _ = converted
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert report["passed"] is True and report["failed"] == []
+    assert list(report["models"]) == ["keras", *KINDS]
+    keras_m = report["models"]["keras"]["metrics"]
+    for kind in KINDS:
+        m = report["models"][kind]
+        for key in ("accuracy", "balanced_accuracy", "roc_auc", "f1", "roc_auc_per_class"):
+            assert key in m["metrics"]
+        assert set(m["metrics"]["f1"]) == {"happy", "sad"}
+        assert m["agreement"] >= 0.9 and m["max_abs_prob_diff"] < 0.2
+        assert m["near_constant"] is None and m["check"] == "passed"
+        assert m["balanced_accuracy_drop_points"] == pytest.approx(
+            100 * (keras_m["balanced_accuracy"] - m["metrics"]["balanced_accuracy"]), abs=1e-3)
+        assert m["min_runtime_version"] and m["size_bytes"] == (out / m["file"]).stat().st_size
+    assert report["models"]["int8"]["quantization"]["input"]["dtype"] == "int8"
+    assert report["calibration"]["used"] == 20 and set(report["calibration"]["per_class"]) == {"happy", "sad"}
+    assert report["models"]["dynamic"]["min_runtime_version"] == "2.17.0"  # per-channel dense: FC v12
+    assert report["int8_size_ratio"] < 0.5
+
+
+def test_metadata_round_trip_reads_without_tensorflow(converted, run_dir):
+    out, _ = converted
+    code = """
+import json, sys
+from pathlib import Path
+from edge_runtime import tflite_meta
+from edge_runtime.spec import ModelInfo
+out = Path(sys.argv[1])
+for kind in ("float32", "float16", "dynamic", "int8"):
+    d = tflite_meta.read(out / f"model_{kind}.tflite").model_info_dict()
+    assert d == json.loads((out / f"model_{kind}.json").read_text()), kind
+    info = ModelInfo.from_dict(d)
+    assert info.labels == ("happy", "sad") and info.output == "sigmoid"
+    assert info.preprocessing.height == 32 and info.preprocessing.face_crop.roi == "face"
+    x = info.extra
+    assert x["quantization"]["kind"] == kind and x["versions"]["tensorflow"] and x["versions"]["keras"]
+    assert x["versions"]["happysad_edge"] and x["min_runtime_version"] and x["data_fingerprint"]
+    assert x["training_metrics"]["test"]["balanced_accuracy"] >= 0.9 and x["parity"]["passed"] is True
+    assert (x["calibration_samples"] == 20) == (kind == "int8")
+assert "tensorflow" not in sys.modules and "keras" not in sys.modules
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+    run_info = json.loads((run_dir / "model_info.json").read_text())
+    embedded = json.loads((out / "model_int8.json").read_text())
+    for key in ("labels", "threshold", "output", "preprocessing", "data_fingerprint"):
+        assert embedded[key] == run_info[key]
+
+
+def test_softmax_model_over_three_classes(tmp_path):
+    """A hand-made three-class run folder (softmax head): per-class metrics and int8 dequantized outputs."""
+    import keras
+
+    from edge_runtime.atomic import write_json
+    from edge_runtime.spec import ModelInfo, PreprocessSpec
+
+    classes = ["angry", "happy", "sad"]
+    data = write_easy_images(tmp_path / "data", n_per_class=8, classes=classes)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(4),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save(run / "model.keras")
+    info = ModelInfo(labels=tuple(classes), preprocessing=PreprocessSpec.for_size(32), output="softmax")
+    write_json(run / "model_info.json", info.to_dict())
+    entries = [{"path": str(p), "label": classes.index(p.parent.name), "sha1": f"{i:040x}"}
+               for i, p in enumerate(sorted(data.rglob("*.png")))]
+    write_json(run / "splits.json", {"classes": classes, "splits": {"train": entries[::2], "test": entries[1::2]}})
+    result = runner.invoke(app, [str(run), "-q", "int8", "--calibration-samples", "10", "--max-accuracy-drop", "100"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "conversion_report.json").read_text())
+    for kind in ("float32", "int8"):
+        m = report["models"][kind]["metrics"]
+        assert set(m["f1"]) == set(classes) and set(m["roc_auc_per_class"]) == set(classes)
+        assert report["models"][kind]["max_abs_prob_diff"] < (1e-4 if kind == "float32" else 0.1)
+    assert report["models"]["int8"]["quantization"]["output"]["shape"] == [1, 3]
+    d = tflite_meta.read(run / "model_int8.tflite").model_info_dict()
+    assert d["output"] == "softmax" and d["labels"] == classes and d["data_fingerprint"]
+
+
+# ---------------------------------------------------------------------------------------------- failed check
+
+def test_int8_that_loses_accuracy_is_kept_as_failed_check(run_dir, tmp_path, monkeypatch):
+    import convert.calibration as cal
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model_int8.tflite").write_bytes(b"stale file from an earlier run")
+
+    def black(pixels):  # calibrating on black images: every real pixel overflows the input range
+        return cal.__dict__["_orig_representative"](np.zeros_like(pixels))
+
+    monkeypatch.setitem(cal.__dict__, "_orig_representative", cal.representative)
+    monkeypatch.setattr(cal, "representative", black)
+    result = runner.invoke(app, [str(run_dir), "-q", "int8", "--out", str(out), "--calibration-samples", "10"])
+    assert result.exit_code == 1, result.output
+    assert "check failed: int8" in result.stderr and "model_int8.FAILED_CHECK.tflite" in result.stderr
+    assert (out / "model_int8.FAILED_CHECK.tflite").is_file() and (out / "model_int8.FAILED_CHECK.json").is_file()
+    assert not (out / "model_int8.tflite").exists() and not (out / "model_int8.json").exists()
+    assert (out / "model_float32.tflite").is_file()
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert report["passed"] is False and report["failed"] == ["int8"]
+    assert report["models"]["int8"]["balanced_accuracy_drop_points"] > 1.0
+    assert "near-constant" in report["models"]["int8"]["near_constant"] and "ALARM int8" in result.stdout
+    assert tflite_meta.read(out / "model_int8.FAILED_CHECK.tflite").model_info_dict()["parity"]["passed"] is False
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+def _assert_clean_error(result, out: Path, fragment: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hs-convert: error:") and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_run_folder(tmp_path):
+    result = runner.invoke(app, [str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
+    _assert_clean_error(result, tmp_path / "out", "run folder not found")
+
+
+def test_run_folder_without_model(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path / "run")
+    (run / "model.keras").unlink()
+    _assert_clean_error(runner.invoke(app, [str(run)]), run / "nothing", "model.keras not found")
+    assert not list(run.glob("model_*.tflite")) and not (run / "conversion_report.json").exists()
+
+
+def test_corrupt_model_file(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path / "run")
+    (run / "model.keras").write_bytes(b"PK\x03\x04 this is not a keras archive")
+    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
+                        "cannot load")
+
+
+def test_corrupt_model_info(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path / "run")
+    (run / "model_info.json").write_text("{ not json")
+    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
+                        "model_info.json")
+
+
+def test_run_without_test_split(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path / "run")
+    splits = json.loads((run / "splits.json").read_text())
+    del splits["splits"]["test"]
+    (run / "splits.json").write_text(json.dumps(splits))
+    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
+                        "no 'test' split")
+
+
+def test_too_few_calibration_images(run_dir, tmp_path):
+    run = _copy_run(run_dir, tmp_path / "run")
+    splits = json.loads((run / "splits.json").read_text())
+    train = splits["splits"]["train"]
+    splits["splits"]["train"] = [e for e in train if e["label"] == 0][:2] + [e for e in train if e["label"] == 1][:2]
+    (run / "splits.json").write_text(json.dumps(splits))
+    result = runner.invoke(app, [str(run), "-q", "int8", "--out", str(tmp_path / "out")])
+    _assert_clean_error(result, tmp_path / "out", "too few calibration images")
+
+
+def test_calibration_folder_with_other_classes(run_dir, tmp_path):
+    data = write_easy_images(tmp_path / "other", n_per_class=2, classes=("angry", "happy"))
+    result = runner.invoke(app, [str(run_dir), "-q", "int8", "--data", str(data), "--out", str(tmp_path / "out")])
+    _assert_clean_error(result, tmp_path / "out", "has classes ['angry', 'happy']")
+
+
+def test_unknown_quantization_kind(run_dir, tmp_path):
+    result = runner.invoke(app, [str(run_dir), "-q", "int4", "--out", str(tmp_path / "out")])
+    _assert_clean_error(result, tmp_path / "out", "unknown --quantize int4")
+
+
+def test_target_that_cannot_run_the_file_is_refused(run_dir, tmp_path, monkeypatch):
+    import convert.compat
+
+    run = _copy_run(run_dir, tmp_path / "run")
+    monkeypatch.setitem(convert.compat.TARGETS, "tflite-runtime", "1.13.0")  # pretend an interpreter that old
+    result = runner.invoke(app, [str(run), "--target", "tflite-runtime"])
+    _assert_clean_error(result, run / "nothing", "cannot target tflite-runtime")
+    assert "needs 1.14.0" in result.stderr
+    assert not list(run.glob("model_*.tflite")) and not (run / "conversion_report.json").exists()
+
+
+def test_console_script_error_is_one_line_without_traceback(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "convert.cli", str(tmp_path / "missing")], capture_output=True,
+                         text=True, cwd=ROOT, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"hs-convert: error: run folder not found: {tmp_path / 'missing'}"]
+
+
+# ---------------------------------------------------------------------------------------------- tflite-runtime
+
+@pytest.fixture(scope="module")
+def converted_for_tflite_runtime(run_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tflrt")
+    result = runner.invoke(app, [str(run_dir), "--out", str(out), "--target", "tflite-runtime", "-q", "dynamic",
+                                 "-q", "int8", "-q", "float16", "--calibration-samples", "20",
+                                 "--data", str(Path(run_dir).parent / "data")])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_tflite_runtime_target_avoids_new_op_versions(converted_for_tflite_runtime):
+    out = converted_for_tflite_runtime
+    report = json.loads((out / "conversion_report.json").read_text())
+    assert report["target"] == "tflite-runtime" and report["calibration"]["source"].startswith("--data")
+    for kind in KINDS:
+        m = report["models"][kind]
+        assert tuple(int(p) for p in m["min_runtime_version"].split(".")) <= (2, 14, 0), (kind, m["compatibility"])
+    ops = {(o.name, o.version) for o in tflite_meta.read(out / "model_dynamic.tflite").op_codes}
+    assert ("FULLY_CONNECTED", 12) not in ops
+
+
+@pytest.mark.skipif(not TFLRT_PYTHON.exists(), reason="no tflite-runtime 2.14 venv at .cache/venv-tflrt")
+def test_tflite_runtime_214_loads_and_runs_every_file(converted_for_tflite_runtime, run_dir):
+    out = converted_for_tflite_runtime
+    code = """
+import sys, numpy as np
+from tflite_runtime.interpreter import Interpreter
+import tflite_runtime
+assert tflite_runtime.__version__.startswith("2.14"), tflite_runtime.__version__
+for path in sys.argv[1:]:
+    it = Interpreter(model_path=path, num_threads=1)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    it.invoke()
+    print(path.rsplit("/", 1)[-1], it.get_tensor(it.get_output_details()[0]["index"]).ravel()[0])
+"""
+    files = [str(out / f"model_{k}.tflite") for k in KINDS]
+    res = subprocess.run([str(TFLRT_PYTHON), "-c", code, *files], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(res.stdout.strip().splitlines()) == len(KINDS)
