@@ -37,12 +37,15 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def _is_truncated(data: bytes, fmt: str) -> bool:
-    """A JPEG must end with its EOI marker, a PNG with its IEND chunk; a cut file decodes to grey bands."""
-    tail = data.rstrip(b"\x00")[-16:]
+    """A cut file decodes to grey bands without an error, so look for the end marker ourselves.
+
+    JPEG: an EOI marker must follow the last start-of-scan (phones append data after EOI, and an EXIF
+    thumbnail's EOI sits before the main scan). PNG: the IEND chunk must be present.
+    """
     if fmt == "jpeg":
-        return b"\xff\xd9" not in tail
+        return data.find(b"\xff\xd9", max(data.rfind(b"\xff\xda"), 0)) == -1
     if fmt == "png":
-        return b"IEND" not in data[-32:]
+        return b"IEND" not in data[-4096:]
     return False
 
 

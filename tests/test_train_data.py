@@ -126,3 +126,14 @@ def test_the_origin_take_skip_split_leaks_and_ours_does_not():
     seen_in_training = {int(x) for x in train}
     seen_in_testing = {int(x) for x in test}
     assert seen_in_training & seen_in_testing, "take/skip over a reshuffling dataset leaks"
+
+
+def test_jpeg_with_data_after_its_end_marker_is_not_called_truncated():
+    from edge_runtime.imageio import decode_bytes
+
+    ok, jpg = cv2.imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))
+    data = jpg.tobytes()
+    img, reason = decode_bytes(data + b"SEFT" * 200)  # Samsung-style trailer
+    assert reason is None and img.shape == (32, 32, 3)
+    _, reason = decode_bytes(data[: len(data) // 2])
+    assert reason == "truncated"

@@ -43,7 +43,7 @@ def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, 
             x = layers.Dropout(dropout, name="dropout_flat")(x)
         x = layers.Dense(256, activation="relu", kernel_regularizer=reg, name="dense")(x)
     else:
-        for i, filters in enumerate((32, 64, 128, 256)):
+        for i, filters in enumerate((16, 32, 64, 128)):
             for j in range(2):
                 x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg,
                                   name=f"conv{i + 1}_{j + 1}")(x)

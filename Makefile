@@ -1,0 +1,49 @@
+# Two commands on a fresh machine with Python 3.11 and make:
+#   make demo   -> .venv, install, synthetic data -> train -> convert int8 -> hs-run on a synthetic video
+#   make test   -> .venv, install, the whole test suite
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TFLRT  := .cache/venv-tflrt
+DEMO   := runs/demo
+
+.PHONY: demo test test-fast install clean tflite-runtime-env
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+# A Python 3.11 venv with tflite-runtime 2.14 and numpy<2, where the --target tflite-runtime files are
+# checked; skipped (the tests that need it skip) where it cannot be made.
+$(TFLRT)/.installed:
+	@mkdir -p .cache
+	@( $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+	   && $(PYTHON) -m venv $(TFLRT) \
+	   && $(TFLRT)/bin/python -m pip install --quiet "tflite-runtime==2.14.0" "numpy<2" \
+	   && touch $@ ) || echo "note: no tflite-runtime 2.14 environment (needs Python 3.11); its tests will skip"
+
+tflite-runtime-env: $(TFLRT)/.installed
+
+demo: $(STAMP)
+	$(BIN)/python -m train.synthetic data --out $(DEMO)/scenes --n 300
+	$(BIN)/python -m train.facecrop --src $(DEMO)/scenes --out data --margin 0.15
+	$(BIN)/python -m train.synthetic video --out $(DEMO)/demo.mp4 --frames 150
+	$(BIN)/hs-train --data data --out $(DEMO) --epochs 8 --no-augment --quiet
+	$(BIN)/hs-convert $(DEMO) --quantize int8
+	$(BIN)/hs-run --model $(DEMO)/model_int8.tflite --source $(DEMO)/demo.mp4 --headless \
+		--json $(DEMO)/detections.jsonl --save $(DEMO)/annotated.mp4
+
+test: $(STAMP) $(TFLRT)/.installed
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) .cache runs .pytest_cache

@@ -1,0 +1,119 @@
+"""Search training recipes on FER-2013 happy vs sad; one table of balanced accuracy (float, int8) and latency.
+
+    python bench/fer_search.py --recipes origin48,compact48 [--epochs 30] [--out runs/search]
+
+Every recipe trains with early stopping on a 10% split of fer2013/train, and is scored on the untouched
+fer2013/val folder (given as the test split), through the real converter, so float and int8 numbers come
+from the files a device would run. Results are appended to OUT/results.jsonl as they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FER = ROOT.parent / "shared" / "data" / "fer2013"
+
+# name -> TrainConfig overrides. "origin256" is the origin documents' recipe.
+RECIPES: dict[str, dict] = {
+    "origin256_noaug": dict(arch="origin", image_size=256, channels=3, augment=False, epochs=10, patience=0,
+                            class_weight="none"),
+    "origin256": dict(arch="origin", image_size=256, channels=3),
+    "origin48": dict(arch="origin", image_size=48, channels=1),
+    "origin48_noaug": dict(arch="origin", image_size=48, channels=1, augment=False),
+    "origin48_drop": dict(arch="origin", image_size=48, channels=1, dropout=0.5, weight_decay=1e-4,
+                          lr_schedule="cosine"),
+    "compact48": dict(arch="compact", image_size=48, channels=1, dropout=0.3, lr_schedule="cosine"),
+    "compact48_wd": dict(arch="compact", image_size=48, channels=1, dropout=0.4, weight_decay=5e-4,
+                         lr_schedule="cosine"),
+    "compact64": dict(arch="compact", image_size=64, channels=1, dropout=0.3, lr_schedule="cosine"),
+    "compact48_rgb": dict(arch="compact", image_size=48, channels=3, dropout=0.3, lr_schedule="cosine"),
+}
+
+
+def int8_latency_ms(path: Path, runs: int = 200) -> float:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    for _ in range(10):
+        it.invoke()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
+def run_recipe(name: str, out: Path, epochs: int, seed: int) -> dict:
+    from convert import convert_run
+    from train.config import TrainConfig
+    from train.trainer import train
+
+    params = dict(data=str(FER / "train"), out=str(out / name), classes=["happy", "sad"],
+                  test_data=str(FER / "val"), val_fraction=0.1, epochs=epochs, patience=6, seed=seed,
+                  cache=True, batch_size=64, verbose=2, margin=0.15)
+    params.update(RECIPES[name])
+    cfg = TrainConfig(**params)
+    t0 = time.perf_counter()
+    metrics = train(cfg)
+    report = convert_run(out / name, quantize=["int8"], max_accuracy_drop=100.0)
+    models = report["models"]
+    row = {"recipe": name, **RECIPES[name], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
+           "s_per_epoch": metrics["seconds_per_epoch"],
+           "val_split_bal_acc": metrics["splits"]["val"]["balanced_accuracy"],
+           "fer_val_bal_acc_keras": models["keras"]["metrics"]["balanced_accuracy"],
+           "fer_val_bal_acc_float32": models["float32"]["metrics"]["balanced_accuracy"],
+           "fer_val_bal_acc_int8": models["int8"]["metrics"]["balanced_accuracy"],
+           "fer_val_acc_int8": models["int8"]["metrics"]["accuracy"],
+           "fer_val_auc_int8": models["int8"]["metrics"]["roc_auc"],
+           "int8_kb": round((out / name / "model_int8.tflite").stat().st_size / 1024, 1),
+           "int8_ms_1thread": round(int8_latency_ms(out / name / "model_int8.tflite"), 3),
+           "params": models["keras"].get("params"), "wall_s": round(time.perf_counter() - t0, 1)}
+    with (out / "results.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'recipe':<18}{'params':>9}{'ep':>4}{'s/ep':>7}{'bal.acc f32':>12}{'bal.acc int8':>13}"
+          f"{'AUC int8':>9}{'int8 ms':>8}{'KB':>8}")
+    for r in rows:
+        print(f"{r['recipe']:<18}{r['params'] or 0:>9}{r['epochs_run']:>4}{r['s_per_epoch']:>7}"
+              f"{r['fer_val_bal_acc_float32']:>12.4f}{r['fer_val_bal_acc_int8']:>13.4f}{r['fer_val_auc_int8']:>9.4f}"
+              f"{r['int8_ms_1thread']:>8.3f}{r['int8_kb']:>8}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipes", default="origin48,compact48")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "search")
+    ap.add_argument("--table", action="store_true", help="only print the table of results so far")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.table:
+        if not FER.is_dir():
+            sys.exit(f"fer_search: {FER} not found")
+        for name in args.recipes.split(","):
+            row = run_recipe(name, args.out, args.epochs, args.seed)
+            print(json.dumps(row), flush=True)
+    results = args.out / "results.jsonl"
+    rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

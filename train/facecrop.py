@@ -1,0 +1,59 @@
+"""Cut training faces out of whole pictures with the device's own detector and crop rule.
+
+A face-mode model then learns from exactly the crops ``hs-run`` will hand it: same Haar cascade, same
+square box, same margin. Pictures with no face are skipped and counted; with several, the largest is kept.
+
+    python -m train.facecrop --src photos/ --out faces/ --margin 0.15
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import cv2
+
+from edge_runtime.atomic import write_bytes
+from edge_runtime.detect import FaceDetector
+from edge_runtime.imageio import is_image_name, read_image
+from edge_runtime.preprocess import crop, square_box
+
+
+def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_width: int = 640) -> Counter:
+    """Mirror ``src/<class>/<file>`` as ``dst/<class>/<file>.png`` face crops; returns counts by outcome."""
+    src, dst = Path(src), Path(dst)
+    detector = FaceDetector(width=detect_width, min_face=20)
+    counts: Counter = Counter()
+    for path in sorted(p for p in src.rglob("*") if p.is_file() and is_image_name(p)):
+        rgb, reason = read_image(path)
+        if rgb is None:
+            counts[f"skipped_{reason}"] += 1
+            continue
+        boxes = detector.full(rgb, "RGB")
+        if not boxes:
+            counts["no_face"] += 1
+            continue
+        h, w = rgb.shape[:2]
+        face = crop(rgb, square_box(max(boxes, key=lambda b: b[2] * b[3]), margin, w, h))
+        ok, png = cv2.imencode(".png", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+        write_bytes(dst / path.relative_to(src).with_suffix(".png"), png.tobytes())
+        counts["cropped"] += 1
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m train.facecrop", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--src", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--margin", type=float, default=0.15)
+    args = ap.parse_args(argv)
+    if not args.src.is_dir():
+        ap.exit(2, f"facecrop: error: {args.src} is not a folder\n")
+    counts = crop_folder(args.src, args.out, args.margin)
+    print(f"facecrop: {dict(counts)} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
