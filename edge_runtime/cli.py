@@ -92,6 +92,7 @@ def run(
     size: Annotated[Optional[int], typer.Option(min=8, help="input size for a model without metadata")] = None,
     channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 or 3, for a model without metadata")] = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])")] = None,
+    uncertain_band: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="report 'uncertain' when |P - threshold| is below this [default: from model]")] = None,
     headless: Annotated[bool, typer.Option(help="no window (automatic without a display)")] = False,
     json_out: Annotated[Optional[str], typer.Option("--json", help="JSON Lines to FILE, or stdout when no FILE (or '-') is given")] = None,
     save: Annotated[Optional[str], typer.Option(help="write the annotated video here (.mp4 or .avi)")] = None,
@@ -110,6 +111,7 @@ def run(
         cfg = RunConfig(model=_model_path(model), camera=camera, source=source, width=width, height=height,
                         fps=fps, threads=threads or min(4, os.cpu_count() or 1), delegate=delegate, roi=roi,
                         labels=_labels(labels), size=size, channels=channels, threshold=threshold,
+                        uncertain_band=uncertain_band,
                         headless=headless, json_out=json_out, save=save, reconnect=reconnect,
                         max_frames=max_frames, duration=duration, stats=stats, detect_width=detect_width,
                         detect_every=detect_every)

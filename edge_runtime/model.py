@@ -29,6 +29,7 @@ class ModelOptions:
     size: int | None = None
     channels: int | None = None
     threshold: float | None = None
+    uncertain_band: float | None = None
     roi: str | None = None
     margin: float | None = None
 
@@ -111,6 +112,8 @@ def _apply_overrides(info: ModelInfo, opts: ModelOptions) -> ModelInfo:
     info = replace(info, preprocessing=replace(spec, face_crop=crop))
     if opts.threshold is not None:
         info = replace(info, threshold=opts.threshold)
+    if opts.uncertain_band is not None:
+        info = replace(info, uncertain_band=opts.uncertain_band)
     if opts.labels and tuple(opts.labels) != tuple(info.labels):
         if len(opts.labels) != len(info.labels):
             raise RuntimeFailure(f"--labels gives {len(opts.labels)} labels; the model has {len(info.labels)}")

@@ -34,6 +34,7 @@ class RunConfig:
     size: int | None = None
     channels: int | None = None
     threshold: float | None = None
+    uncertain_band: float | None = None
     headless: bool = True
     json_out: str | None = None
     save: str | None = None
@@ -56,7 +57,7 @@ def build_classifier(cfg: RunConfig) -> Classifier:
     if cfg.roi not in (None, "face", "frame"):
         raise RuntimeFailure(f"--roi must be 'face' or 'frame', not {cfg.roi!r}")
     opts = ModelOptions(labels=cfg.labels, size=cfg.size, channels=cfg.channels, threshold=cfg.threshold,
-                        roi=cfg.roi)
+                        roi=cfg.roi, uncertain_band=cfg.uncertain_band)
     return load_classifier(cfg.model, opts, threads=cfg.threads, delegate=cfg.delegate)
 
 
@@ -101,7 +102,8 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Callable[[str], None]) -
     stats = StageStats()
     try:
         sinks = build_sinks(cfg, source, log)
-        tracker = Tracker(clf.info.labels, clf.info.threshold, binary=clf.info.output == "sigmoid")
+        tracker = Tracker(clf.info.labels, clf.info.threshold, binary=clf.info.output == "sigmoid",
+                          uncertain=clf.info.uncertain_band)
         pipeline = Pipeline(clf, detector, tracker, sinks, stats, log=log)
         limits = Limits(cfg.max_frames, cfg.duration, STATS_EVERY_S if cfg.stats else None)
         summary = pipeline.run(source, limits, stop)

@@ -93,19 +93,21 @@ class ModelInfo:
     preprocessing: PreprocessSpec
     threshold: float = 0.5
     output: str = "sigmoid"  # "sigmoid": one unit, P(labels[1]); "softmax": one unit per label
+    uncertain_band: float = 0.0  # sigmoid: |P - threshold| below this is reported as "uncertain"
     extra: dict[str, Any] = field(default_factory=dict)  # versions, data fingerprint, metrics, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {"labels": list(self.labels), "threshold": self.threshold, "output": self.output,
-                "preprocessing": self.preprocessing.to_dict(), **self.extra}
+                "uncertain_band": self.uncertain_band, "preprocessing": self.preprocessing.to_dict(), **self.extra}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelInfo":
-        core = {"labels", "threshold", "output", "preprocessing"}
+        core = {"labels", "threshold", "output", "preprocessing", "uncertain_band"}
         missing = {"labels", "preprocessing"} - d.keys()
         if missing:
             raise ValueError(f"model metadata lacks {sorted(missing)}")
         return cls(labels=tuple(d["labels"]), threshold=float(d.get("threshold", 0.5)),
                    output=str(d.get("output", "sigmoid")),
+                   uncertain_band=float(d.get("uncertain_band", 0.0)),
                    preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
                    extra={k: v for k, v in d.items() if k not in core})

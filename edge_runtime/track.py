@@ -12,6 +12,9 @@ import numpy as np
 from .preprocess import Box
 
 
+UNCERTAIN = "uncertain"
+
+
 @dataclass
 class Track:
     id: int
@@ -68,8 +71,10 @@ class Tracker:
     reset a face's history. Ids are increasing ints, never reused within a run."""
 
     def __init__(self, labels: tuple[str, ...], threshold: float = 0.5, binary: bool = True,
-                 alpha: float = 0.4, band: float = 0.1, min_iou: float = 0.3, max_misses: int = 5) -> None:
+                 alpha: float = 0.4, band: float = 0.1, min_iou: float = 0.3, max_misses: int = 5,
+                 uncertain: float = 0.0) -> None:
         self.labels, self.threshold, self.binary = labels, threshold, binary
+        self.uncertain = uncertain
         self.alpha, self.band, self.min_iou, self.max_misses = alpha, band, min_iou, max_misses
         self.tracks: list[Track] = []
         self._ids = count(1)
@@ -113,5 +118,8 @@ class Tracker:
 
     def _result(self, t: Track) -> Result:
         scores = {name: float(s) for name, s in zip(self.labels, t.scores)}
+        if self.binary and abs(float(t.scores[1]) - self.threshold) < self.uncertain:
+            # People are seldom only happy or sad: a score near the threshold says neither, honestly.
+            return Result(box=t.box, label=UNCERTAIN, score=float(t.scores[t.label]), scores=scores, track=t.id)
         return Result(box=t.box, label=self.labels[t.label], score=float(t.scores[t.label]), scores=scores,
                       track=t.id)

@@ -61,3 +61,16 @@ def test_result_dict_schema():
     assert set(r) == {"box", "label", "score", "scores", "track"}
     assert r["box"] == [1, 2, 3, 4] and r["label"] == "happy" and r["score"] == 0.75
     assert r["scores"] == {"happy": 0.75, "sad": 0.25}
+
+
+def test_uncertain_band_reports_neither_label_near_the_threshold():
+    import numpy as np
+
+    from edge_runtime.track import Tracker
+
+    tr = Tracker(("happy", "sad"), threshold=0.5, alpha=1.0, uncertain=0.15)
+    box = (0, 0, 10, 10)
+    labels = [tr.update([box], [np.array([1 - p, p])])[0].label for p in (0.1, 0.45, 0.6, 0.9)]
+    assert labels == ["happy", "uncertain", "uncertain", "sad"]
+    plain = Tracker(("happy", "sad"), threshold=0.5, alpha=1.0)
+    assert plain.update([box], [np.array([0.55, 0.45])])[0].label == "happy"

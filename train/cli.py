@@ -44,6 +44,7 @@ def main_command(
     roi: Annotated[str, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = "face",
     margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Face box growth per side.")] = 0.15,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
+    uncertain_band: Annotated[float, typer.Option(min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this.")] = 0.0,
     distribute: Annotated[str, typer.Option(help="none, mirrored or multiworker (TF_CONFIG).")] = "none",
     cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
@@ -77,7 +78,7 @@ def main_command(
                       classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
                       val_data=str(val_data) if val_data else None, test_data=str(test_data) if test_data else None,
                       val_fraction=val_fraction, test_fraction=test_fraction, roi=roi, margin=margin,
-                      threshold=threshold, distribute=distribute, cache=cache, resume=resume,
+                      threshold=threshold, uncertain_band=uncertain_band, distribute=distribute, cache=cache, resume=resume,
                       verbose=2 if quiet or not sys.stdout.isatty() else 1)
     try:
         metrics = train(cfg)

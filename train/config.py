@@ -33,6 +33,7 @@ class TrainConfig:
     roi: str = "face"  # how the device should cut regions for this model: face | frame
     margin: float = 0.15
     threshold: float = 0.5
+    uncertain_band: float = 0.0
     distribute: str = "none"
     cache: bool = False
     resume: bool = False

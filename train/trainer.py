@@ -172,6 +172,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         return metrics
 
     info = ModelInfo(labels=tuple(classes), preprocessing=spec, threshold=cfg.threshold,
+                     uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
                      output="sigmoid" if k == 2 else "softmax",
                      extra={"arch": cfg.arch, "data_fingerprint": fingerprint(train_s),
                             "training_metrics": {n: {m: s[m] for m in ("accuracy", "balanced_accuracy", "roc_auc")}

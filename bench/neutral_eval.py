@@ -1,0 +1,63 @@
+"""What does a happy/sad model say about neutral faces, and does an 'uncertain' band help?
+
+    python bench/neutral_eval.py --model edge_runtime/models/happysad_int8.tflite
+
+Runs the runtime's classifier on fer2013/val crops (happy, sad, and the neutral faces it never trained on)
+and prints, for several band widths around the threshold: how many happy/sad faces become 'uncertain',
+the balanced accuracy on the rest, and how neutral faces split into happy / sad / uncertain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
+
+
+def scores(clf, folder: Path) -> np.ndarray:
+    from edge_runtime.imageio import read_image
+    from edge_runtime.preprocess import region_pixels
+
+    out = []
+    for f in sorted(folder.iterdir()):
+        rgb, _ = read_image(f)
+        if rgb is not None:
+            out.append(clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0][1])
+    return np.asarray(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=ROOT / "edge_runtime" / "models" / "happysad_int8.tflite")
+    ap.add_argument("--bands", default="0,0.1,0.15,0.2,0.25,0.3")
+    args = ap.parse_args()
+    from edge_runtime.model import load_classifier
+
+    clf = load_classifier(args.model)
+    t = clf.info.threshold
+    happy, sad, neutral = (scores(clf, VAL / c) for c in ("happy", "sad", "neutral"))
+    print(f"{args.model.name}: P(sad) on fer2013/val; happy {len(happy)}, sad {len(sad)}, neutral {len(neutral)}")
+    print(f"neutral P(sad) quartiles: {np.percentile(neutral, [25, 50, 75]).round(3).tolist()}")
+    print(f"{'band':>5} {'happy/sad uncertain':>20} {'bal.acc on the rest':>20} {'neutral: happy':>15} "
+          f"{'sad':>6} {'uncertain':>10}")
+    for band in (float(b) for b in args.bands.split(",")):
+        def split(p):
+            unsure = np.abs(p - t) < band
+            return unsure, p >= t
+        uh, sh = split(happy)
+        us, ss = split(sad)
+        un, sn = split(neutral)
+        covered_recall_h = np.mean(~sh[~uh]) if (~uh).any() else float("nan")
+        covered_recall_s = np.mean(ss[~us]) if (~us).any() else float("nan")
+        print(f"{band:>5.2f} {np.mean(np.r_[uh, us]):>20.3f} {(covered_recall_h + covered_recall_s) / 2:>20.4f} "
+              f"{np.mean(~sn & ~un):>15.3f} {np.mean(sn & ~un):>6.3f} {np.mean(un):>10.3f}")
+
+
+if __name__ == "__main__":
+    main()
