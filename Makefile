@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TFLRT  := .cache/venv-tflrt
 DEMO   := runs/demo
 
-.PHONY: demo test test-fast install clean tflite-runtime-env
+.PHONY: demo test test-fast install clean tflite-runtime-env model
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ test: $(STAMP) $(TFLRT)/.installed
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# Rebuild the shipped model from FER-2013 folders (see edge_runtime/models/MODEL_CARD.md); CPU is enough.
+FER ?= ../shared/data/fer2013
+model: $(STAMP)
+	$(BIN)/hs-train --data $(FER)/train --classes happy,sad --test-data $(FER)/val --val-fraction 0.1 \
+		--arch compact --image-size 48 --channels 1 --dropout 0.3 --lr-schedule cosine --epochs 30 \
+		--patience 6 --batch-size 64 --cache --margin 0.03 --uncertain-band 0.15 --seed 0 --out runs/shipped --quiet
+	$(BIN)/hs-convert runs/shipped --quantize int8
+	cp runs/shipped/model_int8.tflite edge_runtime/models/happysad_int8.tflite
+	cp runs/shipped/model_int8.json edge_runtime/models/happysad_int8.json
 
 clean:
 	rm -rf $(VENV) .cache runs .pytest_cache

@@ -33,15 +33,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--frame", default="640x360")
     ap.add_argument("--detect-width", type=int, default=320, help="as hs-run's --detect-width")
+    ap.add_argument("--margin", type=float, default=None, help="override the model's crop margin")
     args = ap.parse_args()
 
     from edge_runtime.detect import FaceDetector
     from edge_runtime.imageio import read_image
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model import ModelOptions, load_classifier
     from edge_runtime.preprocess import region_pixels
     from train.synthetic import background
 
-    clf = load_classifier(args.model)
+    clf = load_classifier(args.model, ModelOptions(margin=args.margin))
     labels = list(clf.info.labels)
     det = FaceDetector(width=args.detect_width)
     fw, fh = (int(v) for v in args.frame.split("x"))

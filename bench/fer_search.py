@@ -34,6 +34,8 @@ RECIPES: dict[str, dict] = {
     "compact48_wd": dict(arch="compact", image_size=48, channels=1, dropout=0.4, weight_decay=5e-4,
                          lr_schedule="cosine"),
     "compact64": dict(arch="compact", image_size=64, channels=1, dropout=0.3, lr_schedule="cosine"),
+    "compact48_3class": dict(arch="compact", image_size=48, channels=1, dropout=0.3, lr_schedule="cosine",
+                             classes=["happy", "neutral", "sad"]),
     "compact48_rgb": dict(arch="compact", image_size=48, channels=3, dropout=0.3, lr_schedule="cosine"),
 }
 
@@ -70,7 +72,8 @@ def run_recipe(name: str, out: Path, epochs: int, seed: int) -> dict:
     metrics = train(cfg)
     report = convert_run(out / name, quantize=["int8"], max_accuracy_drop=100.0)
     models = report["models"]
-    row = {"recipe": name, **RECIPES[name], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
+    row = {"recipe": name, **{k: v for k, v in RECIPES[name].items() if k != "classes"},
+           "classes": params["classes"], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
            "s_per_epoch": metrics["seconds_per_epoch"],
            "val_split_bal_acc": metrics["splits"]["val"]["balanced_accuracy"],
            "fer_val_bal_acc_keras": models["keras"]["metrics"]["balanced_accuracy"],

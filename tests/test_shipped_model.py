@@ -1,0 +1,78 @@
+"""The model shipped inside edge_runtime: present, self-describing, used when --model is not given."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from edge_runtime.cli import app
+from edge_runtime.model import PACKAGED_MODEL, load_classifier
+from edge_runtime.tflite_meta import read
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_packaged_model_carries_its_preprocessing_and_card():
+    info = read(PACKAGED_MODEL).model_info_dict()
+    assert info["labels"] == ["happy", "sad"] and info["output"] == "sigmoid"
+    pre = info["preprocessing"]
+    assert (pre["height"], pre["width"], pre["channels"], pre["color_order"]) == (48, 48, 1, "GRAY")
+    assert pre["face_crop"]["roi"] == "face" and 0.0 <= pre["face_crop"]["margin"] <= 0.1
+    assert info["training_metrics"]["test"]["balanced_accuracy"] > 0.9
+    assert json.loads(PACKAGED_MODEL.with_suffix(".json").read_text())["labels"] == ["happy", "sad"]
+    assert (PACKAGED_MODEL.parent / "MODEL_CARD.md").is_file()
+    assert PACKAGED_MODEL.stat().st_size < 1_000_000
+
+
+def test_packaged_model_is_declared_as_package_data():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'edge_runtime = ["models/*.tflite", "models/*.json", "models/*.md"]' in text
+
+
+def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "a.png"), rng.integers(0, 255, (60, 80, 3), np.uint8))
+    code = ("import sys\n"
+            "sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+            "from edge_runtime.cli import main\n"
+            f"sys.argv = ['hs-run', '--source', {str(tmp_path)!r}, '--roi', 'frame', '--headless', '--json', '-']\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][0])
+    assert rec["results"][0]["label"] in ("happy", "sad", "uncertain")
+    assert "happysad_int8.tflite" in proc.stderr
+
+
+def test_packaged_model_tells_a_drawn_smile_from_a_frown():
+    """Not a benchmark: a sanity check that the shipped weights are the trained ones, not noise."""
+    from train.synthetic import make_face
+
+    clf = load_classifier(PACKAGED_MODEL)
+    rng = np.random.default_rng(3)
+    faces = {lab: [make_face(rng, lab, 96, max_tilt=0) for _ in range(20)] for lab in ("happy", "sad")}
+    from edge_runtime.detect import FaceDetector
+    from edge_runtime.preprocess import region_pixels
+
+    det = FaceDetector(width=96)
+    p = {}
+    for lab, imgs in faces.items():
+        scores = []
+        for img in imgs:
+            boxes = det.full(img, "RGB")
+            box = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
+            scores.append(clf.classify(region_pixels(img, box, clf.spec, "RGB")[None])[0][1])
+        p[lab] = float(np.mean(scores))
+    assert p["sad"] > p["happy"], p
+
+
+def test_cli_runner_default_model(tmp_path):
+    cv2.imwrite(str(tmp_path / "b.png"), np.full((50, 50, 3), 128, np.uint8))
+    res = CliRunner().invoke(app, ["--source", str(tmp_path / "b.png"), "--roi", "frame", "--headless",
+                                   "--json", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["frame"] == 0
