@@ -4,6 +4,8 @@ pipeline's FPS on a video (decode, detect, preprocess, infer, postprocess; no wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,14 +24,21 @@ from .track import Tracker
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-def invoke_latency(clf: Classifier, runs: int = 200, warmup: int = 10) -> tuple[float, float]:
-    """(p50, p90) ms of the bare set_tensor + invoke + get_tensor loop on one fixed input."""
+def invoke_latency(clf: Classifier, runs: int = 200, warmup: int = 10,
+                   between: Callable[[], object] | None = None) -> tuple[float, float]:
+    """(p50, p90) ms of the bare set_tensor + invoke + get_tensor loop on one fixed input.
+
+    ``between`` runs untimed before each invoke (e.g. touching a frame's worth of memory, as the
+    pipeline's capture and preprocessing do), to separate cache effects from per-call overhead.
+    """
     inp, out = clf.runner.input, clf.runner.output
     interp = clf.runner.interp
     x = np.random.default_rng(0).integers(0, 256, (1, *inp.shape[1:])).astype(np.uint8)
     x = clf.to_tensor(x[0])
     times = np.empty(runs)
     for i in range(warmup + runs):
+        if between is not None:
+            between()
         t0 = time.perf_counter()
         interp.set_tensor(inp.index, x)
         interp.invoke()

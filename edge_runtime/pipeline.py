@@ -40,11 +40,14 @@ class Summary:
     stopped_by: str = "end of source"
     dropped: int = 0
     reconnects: int = 0
+    labels: Counter = field(default_factory=Counter)  # results per label (what was seen)
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
         why = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
         parts = [f"{self.frames} frames", f"{self.results} results", f"{skipped} skipped" + (f" ({why})" if why else "")]
+        if self.labels:
+            parts.append("seen: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
         if self.dropped:
             parts.append(f"{self.dropped} live frames dropped (model slower than source)")
         if self.reconnects:
@@ -132,6 +135,7 @@ class Pipeline:
             summary.frames += 1
             st.frames += 1
             summary.results += len(results)
+            summary.labels.update(r.label for r in results)
             if summary.first_result_s is None:
                 summary.first_result_s = time.perf_counter() - started
             if not self.output(frame, results):

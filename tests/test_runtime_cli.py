@@ -73,7 +73,6 @@ def test_image_folder_json_file_and_saved_video(models, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--source", "x.mp4"], "no packaged model"),
     (["--model", "{tmp}/none.tflite", "--source", "x.mp4"], "model file not found"),
     (["--model", "{wrong}", "--source", "x.mp4"], "not a 2-label sigmoid classifier"),
     (["--model", "{int8}", "--camera", "5"], "cannot open camera 5"),
@@ -90,6 +89,15 @@ def test_bad_input_is_one_line_and_non_zero(models, tmp_path, args, message):
     errors = [line for line in res.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and message in errors[0], res.stderr
     assert "Traceback" not in res.output
+
+
+def test_missing_packaged_model_is_one_clear_line(monkeypatch, tmp_path):
+    import edge_runtime.model
+
+    monkeypatch.setattr(edge_runtime.model, "PACKAGED_MODEL", tmp_path / "gone.tflite")
+    res = hs_run("--source", "x.mp4")
+    assert res.exit_code == 2
+    assert "no packaged model" in res.stderr and "Traceback" not in res.output
 
 
 def test_sigint_stops_cleanly_with_files_closed(models, tmp_path):
