@@ -58,8 +58,11 @@ def _labels(text: str | None) -> tuple[str, ...] | None:
 
 
 def _model_path(model: Path | None) -> Path:
-    from .model import PACKAGED_MODEL
+    from . import model as packaged
 
+    PACKAGED_MODEL = packaged.PACKAGED_MODEL
+    if model is not None and not model.exists() and str(model) in packaged.PACKAGED:
+        return packaged.MODELS_DIR / packaged.PACKAGED[str(model)]
     if model is not None:
         return model
     if not PACKAGED_MODEL.is_file():
@@ -79,7 +82,7 @@ def _quiet_opencv() -> None:
 
 @app.command()
 def run(
-    model: Annotated[Optional[Path], typer.Option(help="TFLite model [default: the packaged model]")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="TFLite model file, or a packaged model: happysad (default), happysad-neutral")] = None,
     camera: Annotated[Optional[str], typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,
     source: Annotated[Optional[str], typer.Option(help="video file, image, folder, glob, or rtsp/http URL")] = None,
     width: Annotated[Optional[int], typer.Option(min=1, help="camera mode width")] = None,

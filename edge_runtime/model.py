@@ -18,7 +18,10 @@ from .interpreter import Backend, Runner, build_interpreter, dequantize, find_ba
 from .preprocess import quantize
 from .spec import FaceCrop, ModelInfo, PreprocessSpec
 
-PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "happysad_int8.tflite"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+PACKAGED_MODEL = MODELS_DIR / "happysad_int8.tflite"
+# Models shipped in the package, by the name ``--model`` accepts (see models/MODEL_CARD.md).
+PACKAGED = {"happysad": "happysad_int8.tflite", "happysad-neutral": "happysad_neutral_int8.tflite"}
 
 
 @dataclass(frozen=True)

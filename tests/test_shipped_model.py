@@ -76,3 +76,16 @@ def test_cli_runner_default_model(tmp_path):
                                    "--json", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["frame"] == 0
+
+
+def test_three_class_model_is_chosen_by_name(tmp_path):
+    from edge_runtime.model import MODELS_DIR, PACKAGED
+
+    info = read(MODELS_DIR / PACKAGED["happysad-neutral"]).model_info_dict()
+    assert info["labels"] == ["happy", "neutral", "sad"] and info["output"] == "softmax"
+    cv2.imwrite(str(tmp_path / "c.png"), np.full((50, 50, 3), 90, np.uint8))
+    res = CliRunner().invoke(app, ["--model", "happysad-neutral", "--source", str(tmp_path / "c.png"), "--roi",
+                                   "frame", "--headless", "--json", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
+    assert set(rec["results"][0]["scores"]) == {"happy", "neutral", "sad"}
