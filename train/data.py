@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.imageio import read_image
+from edge_runtime.imageio import decode_bytes
 
 
 class DataError(ValueError):
@@ -79,8 +79,6 @@ def _check_file(path: Path) -> tuple[str | None, str | None]:
         data = path.read_bytes()
     except OSError:
         return None, "unreadable"
-    from edge_runtime.imageio import decode_bytes
-
     img, reason = decode_bytes(data)
     if img is None:
         return None, reason

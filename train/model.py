@@ -16,12 +16,13 @@ def _head(x, num_classes: int):
 
 
 def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, arch: str = "origin",
-                dropout: float = 0.0, weight_decay: float = 0.0) -> keras.Model:
+                dropout: float = 0.0) -> keras.Model:
     """Build a network whose first layer rescales 0..255 pixels, so every exported model carries it.
 
     ``origin``: Conv2D 16, 32, 16 (3x3, stride 1, ReLU) each with 2x2 max pooling, Flatten, Dense 256 ReLU,
     Dense 1 sigmoid: 3,696,625 parameters at 256x256x3. ``compact``: a small, batch-normalised CNN with
-    global pooling, for 48-96 px grey faces. ``dropout``/``weight_decay`` default to the origin's none.
+    global pooling, for 48-96 px grey faces. ``dropout`` defaults to the origin's none (weight decay is
+    the optimizer's, AdamW).
     """
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -30,28 +31,27 @@ def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, 
     smallest = 22 if arch == "origin" else 16
     if image_size < smallest:
         raise ValueError(f"--image-size {image_size} is too small for the {arch} network (at least {smallest})")
-    reg = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
     inputs = keras.Input((image_size, image_size, channels), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     if arch == "origin":
         for i, filters in enumerate((16, 32, 16)):
-            x = layers.Conv2D(filters, 3, strides=1, activation="relu", kernel_regularizer=reg,
+            x = layers.Conv2D(filters, 3, strides=1, activation="relu",
                               name=f"conv{i + 1}")(x)
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
         x = layers.Flatten(name="flatten")(x)
         if dropout > 0:
             x = layers.Dropout(dropout, name="dropout_flat")(x)
-        x = layers.Dense(256, activation="relu", kernel_regularizer=reg, name="dense")(x)
+        x = layers.Dense(256, activation="relu", name="dense")(x)
     else:
         for i, filters in enumerate((16, 32, 64, 128)):
             for j in range(2):
-                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg,
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
                                   name=f"conv{i + 1}_{j + 1}")(x)
                 x = layers.BatchNormalization(name=f"bn{i + 1}_{j + 1}")(x)
                 x = layers.ReLU(name=f"relu{i + 1}_{j + 1}")(x)
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
         x = layers.GlobalAveragePooling2D(name="gap")(x)
-        x = layers.Dense(128, activation="relu", kernel_regularizer=reg, name="dense")(x)
+        x = layers.Dense(128, activation="relu", name="dense")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, _head(x, num_classes), name=f"happysad_{arch}")

@@ -95,6 +95,43 @@ def _split_json(splits: dict[str, list[Sample]], classes: list[str]) -> dict[str
                                            for k, v in splits.items()}}
 
 
+def _build(cfg: TrainConfig, strategy: tf.distribute.Strategy, k: int, steps: int, resume_from: Path | None
+           ) -> keras.Model:
+    """The compiled model, fresh or (``--resume``) with the optimizer state of the last checkpoint."""
+    with strategy.scope():
+        if resume_from is not None:
+            return keras.models.load_model(resume_from)
+        model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout)
+        loss = "binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy"
+        model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=["accuracy"])
+        return model
+
+
+def _write_outputs(cfg: TrainConfig, model: keras.Model, spec: PreprocessSpec, classes: list[str],
+                   train_s: list[Sample], history: dict, metrics: dict[str, Any]) -> None:
+    """Model, SavedModel, model description, history, metrics and plots: each written then renamed."""
+    run, k = cfg.run_dir, len(classes)
+    info = ModelInfo(labels=tuple(classes), preprocessing=spec, threshold=cfg.threshold,
+                     uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
+                     output="sigmoid" if k == 2 else "softmax",
+                     extra={"arch": cfg.arch, "data_fingerprint": fingerprint(train_s),
+                            "training_metrics": {n: {m: s[m] for m in ("accuracy", "balanced_accuracy", "roc_auc")}
+                                                 for n, s in metrics["splits"].items()},
+                            "versions": {"happysad_edge": hs_version, "tensorflow": tf.__version__,
+                                         "keras": keras.__version__, "python": platform.python_version()}})
+    with atomic_path(run / rundir.MODEL_KERAS) as tmp:
+        model.save(tmp)
+    with atomic_path(run / rundir.SAVED_MODEL) as tmp:
+        model.export(str(tmp), verbose=False)
+    write_json(run / rundir.MODEL_INFO, info.to_dict())
+    write_json(run / rundir.HISTORY, history)
+    write_json(run / rundir.METRICS, metrics)
+    plot_curves(history, run / rundir.CURVES_PNG, title=f"{cfg.arch} on {Path(cfg.data).name}")
+    report_split = "test" if "test" in metrics["splits"] else "val"
+    plot_confusion(metrics["splits"][report_split]["confusion_matrix"], classes, run / rundir.CONFUSION_PNG,
+                   title=f"{report_split} split")
+
+
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run the whole job; returns metrics.json's content. Raises DataError/ValueError for bad input."""
     run = cfg.run_dir
@@ -102,8 +139,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg.distribute)
-    chief = is_chief()
-    ckpt_dir = run / rundir.CHECKPOINTS if chief else run / f".worker-{time.time_ns()}" / rundir.CHECKPOINTS
+    chief = is_chief()  # every worker trains; only the chief writes files
+    ckpt_dir = run / rundir.CHECKPOINTS
     state = RunState.load_state(ckpt_dir) if cfg.resume else None
     if cfg.resume and state is None:
         raise DataError(f"--resume: no checkpoint in {ckpt_dir}")
@@ -128,15 +165,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                             shuffle=True, augment=cfg.augment, seed=cfg.seed, cache=cfg.cache,
                             augment_strength=cfg.augment_strength)
     val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], spec, cfg.batch_size, cache=cfg.cache)
-    steps = math.ceil(len(train_s) / cfg.batch_size)
-
-    with strategy.scope():
-        if state is not None:
-            model = keras.models.load_model(ckpt_dir / "last.keras")
-        else:
-            model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout)
-            loss = "binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy"
-            model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=["accuracy"])
+    model = _build(cfg, strategy, k, math.ceil(len(train_s) / cfg.batch_size),
+                   ckpt_dir / "last.keras" if state is not None else None)
     callback = RunState(ckpt_dir, cfg.patience, write=chief)
     initial_epoch = 0
     if state is not None:
@@ -145,8 +175,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         log.info("resuming after epoch %d (best val_loss %.4f at epoch %d)", initial_epoch, state["best"],
                  state["best_epoch"] + 1)
     callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(run / rundir.LOGS))] if chief else [callback]
-    t0 = time.perf_counter()
     weights = class_weights(train_s, k, cfg.class_weight)
+    t0 = time.perf_counter()
     if initial_epoch < cfg.epochs and not (state and state["wait"] >= cfg.patience > 0):
         if cfg.distribute == "multiworker":
             fit_distributed(model, strategy, train_ds, val_ds, cfg.epochs, initial_epoch, cfg.batch_size, k,
@@ -157,37 +187,15 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     best_epoch = callback.restore_best()
     history = callback.state["history"]
-
+    epochs_now = max(1, callback.state["epoch"] + 1 - initial_epoch)
     metrics: dict[str, Any] = {"classes": classes, "best_epoch": best_epoch + 1,
-                               "epochs_run": len(history.get("loss", [])),
-                               "stopped_early": callback.stopped_early, "train_seconds": round(seconds, 1),
-                               "seconds_per_epoch": round(seconds / max(1, cfg.epochs - initial_epoch), 1)
-                               if not callback.stopped_early else round(seconds / max(1, callback.state["epoch"] + 1 - initial_epoch), 1),
+                               "epochs_run": len(history.get("loss", [])), "stopped_early": callback.stopped_early,
+                               "train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / epochs_now, 1),
                                "splits": {}}
     for name, samples in splits.items():
         if samples:
             y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k)
             metrics["splits"][name] = classification_metrics(y, p, classes, cfg.threshold)
-    if not chief:
-        return metrics
-
-    info = ModelInfo(labels=tuple(classes), preprocessing=spec, threshold=cfg.threshold,
-                     uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
-                     output="sigmoid" if k == 2 else "softmax",
-                     extra={"arch": cfg.arch, "data_fingerprint": fingerprint(train_s),
-                            "training_metrics": {n: {m: s[m] for m in ("accuracy", "balanced_accuracy", "roc_auc")}
-                                                 for n, s in metrics["splits"].items()},
-                            "versions": {"happysad_edge": hs_version, "tensorflow": tf.__version__,
-                                         "keras": keras.__version__, "python": platform.python_version()}})
-    with atomic_path(run / rundir.MODEL_KERAS) as tmp:
-        model.save(tmp)
-    with atomic_path(run / rundir.SAVED_MODEL) as tmp:
-        model.export(str(tmp), verbose=False)
-    write_json(run / rundir.MODEL_INFO, info.to_dict())
-    write_json(run / rundir.HISTORY, history)
-    write_json(run / rundir.METRICS, metrics)
-    plot_curves(history, run / rundir.CURVES_PNG, title=f"{cfg.arch} on {Path(cfg.data).name}")
-    report_split = "test" if "test" in metrics["splits"] else "val"
-    plot_confusion(metrics["splits"][report_split]["confusion_matrix"], classes, run / rundir.CONFUSION_PNG,
-                   title=f"{report_split} split")
+    if chief:
+        _write_outputs(cfg, model, spec, classes, train_s, history, metrics)
     return metrics
