@@ -118,15 +118,18 @@ class LatestFrameReader:
     """A thread reading ``open_capture()`` as fast as it delivers, keeping only the newest frame.
 
     When reads fail it releases the device and reopens it with exponential backoff, logging each attempt,
-    up to ``reconnect`` attempts in a row (None: forever). The consumer sees frames through ``frames()``.
+    up to ``reconnect`` attempts in a row (None: forever). A device whose read hangs instead of failing
+    (an unplugged USB camera, a dead stream) is released after ``stall_s`` without a frame, which makes
+    the hung read return and the same reopen path run. The consumer sees frames through ``frames()``.
     """
 
     live, independent = True, False
 
     def __init__(self, open_capture: Callable[[], Capture], name: str, reconnect: int | None = None,
                  backoff: tuple[float, float] = (0.5, 10.0), log: Log = log_stderr,
-                 fail_reads: int = 5) -> None:
+                 fail_reads: int = 5, stall_s: float | None = 10.0) -> None:
         self.open_capture, self.name, self.reconnect = open_capture, name, reconnect
+        self.stall_s = stall_s
         self.backoff, self.log, self.fail_reads = backoff, log, fail_reads
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
@@ -196,8 +199,13 @@ class LatestFrameReader:
         index = 0
         while True:
             with self._cond:
+                since = time.monotonic()
                 while self._seq == seen and not self._ended and not self._stop.is_set():
                     self._cond.wait(0.2)
+                    if self.stall_s is not None and time.monotonic() - since >= self.stall_s:
+                        self.log(f"{self.name}: no frame for {self.stall_s:g} s; releasing the device to reopen it")
+                        threading.Thread(target=self._release, name="release", daemon=True).start()
+                        since = time.monotonic()
                 if self._seq == seen:
                     return
                 self.dropped += self._seq - seen - 1

@@ -173,3 +173,37 @@ def test_stream_url_reader_and_unreachable_stream(tmp_path):
     assert 1 <= len(frames) <= 6 and "gave up after 0 reconnect attempt(s)" in logs[-1]
     with pytest.raises(RuntimeFailure, match="cannot open stream http://127.0.0.1:9/"):
         open_source(source="http://127.0.0.1:9/live.mjpg")
+
+
+class HangingCapture:
+    """Delivers ``n`` frames, then blocks in read() until released (an unplugged USB camera)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.released = n, threading.Event()
+
+    def read(self):
+        if self.n > 0:
+            self.n -= 1
+            time.sleep(0.002)
+            return True, np.zeros((8, 8, 3), np.uint8)
+        self.released.wait(30)
+        return False, None
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def test_a_hung_read_is_released_and_the_device_reopened():
+    logs: list[str] = []
+    plan = iter([HangingCapture(5), HangingCapture(5)])
+    reader = LatestFrameReader(lambda: next(plan), "hung cam", reconnect=1, backoff=(0.01, 0.01), log=logs.append,
+                               fail_reads=1, stall_s=0.3)
+    t0 = time.perf_counter()
+    frames = []
+    for f in reader.frames():
+        frames.append(f)
+        if len(frames) >= 2 and reader.reconnects == 1:
+            break
+    reader.close()
+    assert reader.reconnects == 1 and time.perf_counter() - t0 < 10
+    assert any("no frame for 0.3 s" in m for m in logs) and any("reconnected" in m for m in logs)
