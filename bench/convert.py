@@ -11,7 +11,6 @@ batch-of-one input with 1 and 2 threads (median over --runs after warm-up). For 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys

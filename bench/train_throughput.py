@@ -39,7 +39,6 @@ def main() -> None:
     ap.add_argument("--arch", default="origin")
     args = ap.parse_args()
 
-    import keras
 
     from train.data import scan
     from train.model import build_model
