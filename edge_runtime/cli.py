@@ -109,13 +109,14 @@ def run(
     """Run the classifier until the source ends, a limit is hit, or SIGINT/SIGTERM."""
     try:
         _quiet_opencv()
+        from .model import ModelOptions
         from .runner import RunConfig, execute
 
+        opts = ModelOptions(labels=_labels(labels), size=size, channels=channels, threshold=threshold,
+                            uncertain_band=uncertain_band, roi=roi)
         cfg = RunConfig(model=_model_path(model), camera=camera, source=source, width=width, height=height,
-                        fps=fps, threads=threads or min(4, os.cpu_count() or 1), delegate=delegate, roi=roi,
-                        labels=_labels(labels), size=size, channels=channels, threshold=threshold,
-                        uncertain_band=uncertain_band,
-                        headless=headless, json_out=json_out, save=save, reconnect=reconnect,
+                        fps=fps, threads=threads or min(4, os.cpu_count() or 1), delegate=delegate,
+                        model_options=opts, headless=headless, json_out=json_out, save=save, reconnect=reconnect,
                         max_frames=max_frames, duration=duration, stats=stats, detect_width=detect_width,
                         detect_every=detect_every)
         with stop_on_signals() as stop:

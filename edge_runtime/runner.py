@@ -29,12 +29,7 @@ class RunConfig:
     fps: float | None = None
     threads: int | None = None
     delegate: str | None = None
-    roi: str | None = None
-    labels: tuple[str, ...] | None = None
-    size: int | None = None
-    channels: int | None = None
-    threshold: float | None = None
-    uncertain_band: float | None = None
+    model_options: ModelOptions = ModelOptions()  # labels, size, roi, threshold... from the command line
     headless: bool = True
     json_out: str | None = None
     save: str | None = None
@@ -54,11 +49,10 @@ def describe(clf: Classifier) -> str:
 
 
 def build_classifier(cfg: RunConfig) -> Classifier:
-    if cfg.roi not in (None, "face", "frame"):
-        raise RuntimeFailure(f"--roi must be 'face' or 'frame', not {cfg.roi!r}")
-    opts = ModelOptions(labels=cfg.labels, size=cfg.size, channels=cfg.channels, threshold=cfg.threshold,
-                        roi=cfg.roi, uncertain_band=cfg.uncertain_band)
-    return load_classifier(cfg.model, opts, threads=cfg.threads, delegate=cfg.delegate)
+    roi = cfg.model_options.roi
+    if roi not in (None, "face", "frame"):
+        raise RuntimeFailure(f"--roi must be 'face' or 'frame', not {roi!r}")
+    return load_classifier(cfg.model, cfg.model_options, threads=cfg.threads, delegate=cfg.delegate)
 
 
 def build_sinks(cfg: RunConfig, source: Source, log: Callable[[str], None]) -> list[Sink]:
