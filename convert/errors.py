@@ -1,9 +1,12 @@
-"""Errors hs-convert reports as one line (no traceback) with a non-zero exit."""
+"""Errors hs-convert reports as one line (no traceback) with a non-zero exit (codes: edge_runtime.errors)."""
 
 from __future__ import annotations
 
-EXIT_CHECK_FAILED = 1  # a model was converted but lost too much accuracy (or the target refused it)
-EXIT_BAD_INPUT = 2  # the run folder, data or options cannot be used; nothing was written
+from edge_runtime.errors import EXIT_CHECK_FAILED, EXIT_USAGE
+
+EXIT_BAD_INPUT = EXIT_USAGE  # the run folder, data or options cannot be used; nothing was written
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "ConvertError", "TargetError"]
 
 
 class ConvertError(Exception):

@@ -1,13 +1,47 @@
-"""The one exception type the runtime raises for problems a user can fix (bad file, bad flag, no camera).
+"""The one exception type for problems a user can fix, the one exit-code policy, and the one helper that
+turns a library's many-line error into a log line. Shared by hs-run, hs-bench, hs-train and hs-convert.
 
-The CLI prints it as a single line and exits non-zero; anything else is a bug and is reported as such.
+Exit codes (README "Exit codes"):
+  0 success; 1 a check failed (parity, accuracy); 2 bad input or usage; 3 a live source gave up;
+  4 an output could not be written (disk full, I/O error); 130 SIGINT; 143 SIGTERM.
 """
 
 from __future__ import annotations
 
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SOURCE_GAVE_UP = 3
+EXIT_WRITE_FAILED = 4
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
 
 class RuntimeFailure(Exception):
-    """A clear, one-line reason the run cannot go on."""
+    """A clear, one-line reason the run cannot go on; ``exit_code`` says which kind (default: bad input)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class SourceGaveUp(RuntimeFailure):
+    """A live source stayed down through every reconnect attempt."""
+
+    exit_code = EXIT_SOURCE_GAVE_UP
+
+
+class WriteFailed(RuntimeFailure):
+    """An output could not be written (disk full, I/O error); rows already written are kept."""
+
+    exit_code = EXIT_WRITE_FAILED
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT would raise KeyboardInterrupt, so both unwind the same way."""
 
 
 def first_line(exc: BaseException) -> str:

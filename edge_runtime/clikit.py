@@ -1,0 +1,75 @@
+"""What every happysad command line shares: ``--version``, SIGTERM handled like SIGINT, and the
+mapping from an exception to one stderr line and an exit code (see ``errors``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from typing import Any
+
+import typer
+
+from .errors import EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated, first_line
+
+DISTRIBUTION = "happysad-edge"
+
+
+def version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def version_callback(prog: str) -> Callable[[bool], None]:
+    """A Typer callback for an eager ``--version`` option."""
+
+    def show(value: bool) -> None:
+        if value:
+            typer.echo(f"{prog} {version()}")
+            raise typer.Exit(0)
+
+    return show
+
+
+def say(prog: str, message: str) -> None:
+    typer.echo(f"{prog}: {message}", err=True)
+
+
+def fail(prog: str, message: str, code: int) -> None:
+    """One line on stderr, then exit with ``code``."""
+    say(prog, f"error: {message}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Inside the block, SIGTERM raises ``Terminated`` (a KeyboardInterrupt), so a service manager's stop
+    unwinds the same ``finally`` and ``with`` blocks as Ctrl-C: temporary files removed, a message."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_code(exc: KeyboardInterrupt) -> int:
+    return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
+
+
+def report_bug(prog: str, exc: BaseException) -> None:
+    """An unexpected exception: one line (HS_DEBUG=1 re-raises for the traceback)."""
+    if os.environ.get("HS_DEBUG"):
+        raise exc
+    say(prog, f"internal error: {type(exc).__name__}: {first_line(exc)} (HS_DEBUG=1 shows a traceback)")
+
+
+def runtime_failure_code(exc: RuntimeFailure) -> int:
+    return exc.exit_code
