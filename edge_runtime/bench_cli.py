@@ -1,27 +1,29 @@
 """``hs-bench``: how fast is this model here? Interpreter latency per thread count, and the whole
-pipeline's FPS on a video (decode, detect, preprocess, infer, postprocess; no window, no files).
+pipeline's FPS on a video (decode, detect, preprocess, infer, postprocess; no window, no files), built by
+the same ``build_pipeline`` as ``hs-run``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import numpy as np
 import typer
 
-from .errors import RuntimeFailure
-from .model import PACKAGED_MODEL, Classifier, ModelOptions, load_classifier
-from .pipeline import Limits, Pipeline
+from .build import RunConfig, build_classifier, build_pipeline
+from .clikit import fail, run_app, version_callback
+from .errors import EXIT_USAGE, RuntimeFailure
+from .model import Classifier, ModelOptions
+from .pipeline import Limits
 from .sources import VideoFileSource
 from .stats import StageStats
-from .detect import FaceDetector
-from .track import Tracker
 
+PROG = "hs-bench"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+D = RunConfig(threads=1)
 
 
 def invoke_latency(clf: Classifier, runs: int = 200, warmup: int = 10,
@@ -49,56 +51,69 @@ def invoke_latency(clf: Classifier, runs: int = 200, warmup: int = 10,
     return float(p50), float(p90)
 
 
-def pipeline_fps(model: Path, video: str, roi: str, threads: int | None = None,
-                 max_frames: int | None = None) -> tuple[float, StageStats]:
-    """Frames per second of the full loop on ``video`` (every frame, as fast as it goes)."""
-    clf = load_classifier(model, ModelOptions(roi=roi), threads=threads)
-    detector = FaceDetector() if roi == "face" else None
+def pipeline_fps(cfg: RunConfig) -> tuple[float, StageStats]:
+    """Frames per second of the full loop on ``cfg.source`` (a video: every frame, as fast as it goes)."""
+    assert cfg.source is not None
+    clf = build_classifier(cfg)
     stats = StageStats()
-    pipe = Pipeline(clf, detector, Tracker(clf.info.labels, clf.info.threshold), [], stats)
-    source = VideoFileSource(video)
+    pipe = build_pipeline(cfg, clf, [], stats)
+    source = VideoFileSource(cfg.source, loop=cfg.loop)
     t0 = time.perf_counter()
     try:
-        summary = pipe.run(source, Limits(max_frames=max_frames))
+        summary = pipe.run(source, Limits(max_frames=cfg.max_frames, duration=cfg.duration))
     finally:
         source.close()
     return summary.frames / (time.perf_counter() - t0), stats
 
 
+def _thread_counts(text: str) -> list[int]:
+    try:
+        counts = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise RuntimeFailure(f"--threads takes comma-separated counts such as 1,2,4, not {text!r}")
+    return counts
+
+
 @app.command()
 def bench(
-    model: Annotated[Optional[Path], typer.Option(help="TFLite model [default: the packaged model]")] = None,
+    model: Annotated[Optional[str], typer.Option(help="TFLite model file or a packaged model's name",
+                                                 show_default="happysad")] = None,
     source: Annotated[Optional[str], typer.Option(help="video for the pipeline FPS")] = None,
     threads: Annotated[str, typer.Option(help="comma-separated thread counts")] = "1,2,4",
     runs: Annotated[int, typer.Option(min=10, help="timed invokes per thread count")] = 200,
-    roi: Annotated[str, typer.Option(help="face or frame, for the pipeline")] = "face",
+    roi: Annotated[Optional[str], typer.Option(help="face or frame, for the pipeline",
+                                               show_default="from the model")] = None,
+    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")]
+    = D.detect_width,
+    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames")]
+    = D.detect_every,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback(PROG),
+                                          help="print the version and exit")] = False,
 ) -> None:
     """Print interpreter latency per thread count, then pipeline FPS on --source."""
     try:
-        path = model or PACKAGED_MODEL
-        if not path.is_file():
-            raise RuntimeFailure(f"model not found: {path}; pass --model FILE.tflite")
-        counts = [int(t) for t in threads.split(",") if t.strip()]
+        counts = _thread_counts(threads)
+        cfg = replace(D, model=model, source=source, model_options=ModelOptions(roi=roi),
+                      detect_width=detect_width, detect_every=detect_every)
         typer.echo(f"{'threads':>7}  {'p50 ms':>8}  {'p90 ms':>8}")
         for n in counts:
-            clf = load_classifier(path, threads=n)
+            clf = build_classifier(replace(cfg, threads=n))
             p50, p90 = invoke_latency(clf, runs)
             typer.echo(f"{n:>7}  {p50:>8.3f}  {p90:>8.3f}")
         typer.echo(f"interpreter: {clf.backend}")
         if source:
-            fps, stats = pipeline_fps(path, source, roi)
-            typer.echo(f"pipeline ({roi} mode) on {source}: {fps:.1f} FPS")
+            fps, stats = pipeline_fps(replace(cfg, threads=counts[-1]))
+            typer.echo(f"pipeline ({clf.info.preprocessing.face_crop.roi if roi is None else roi} mode, "
+                       f"{counts[-1]} threads) on {source}: {fps:.1f} FPS")
             typer.echo(stats.report())
-    except ValueError as exc:
-        typer.echo(f"hs-bench: error: bad --threads {threads!r}: {exc}", err=True)
-        raise typer.Exit(2) from None
     except RuntimeFailure as exc:
-        typer.echo(f"hs-bench: error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(PROG, str(exc), exc.exit_code or EXIT_USAGE)
 
 
 def main() -> None:
-    app(prog_name="hs-bench")
+    run_app(app, PROG)
 
 
 if __name__ == "__main__":

@@ -1,43 +1,64 @@
 """``hs-run``: classify faces (or whole frames) from a camera, stream, video or images.
 
-Every user-fixable problem ends in one line on stderr and a non-zero exit; results go to stdout (with
---json) or files, log lines to stderr, so the two never mix.
+Every user-fixable problem ends in one line on stderr and a non-zero exit (codes in ``errors``); results go
+to stdout (``--json -``) or files, log lines to stderr, so the two never mix.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated, Optional
+from contextlib import contextmanager
+from dataclasses import MISSING, fields
+from enum import Enum
+from typing import Annotated, Any, Optional
 
 import typer
 
-from .errors import RuntimeFailure, first_line
+from .build import RunConfig
+from .clikit import fail, run_app, report_bug, say, version_callback
+from .errors import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated
+from .model import ModelOptions
 
+PROG = "hs-run"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Classify happy/sad faces from a camera, stream, video or images.")
+NAMES = {f.name for f in fields(RunConfig)}
+D = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}  # the one set of defaults
 
-EXIT_FAILURE, EXIT_BUG = 2, 1
+
+class Roi(str, Enum):
+    face = "face"
+    frame = "frame"
+
+
+class Channels(str, Enum):
+    grey = "1"
+    rgb = "3"
 
 
 def log(msg: str) -> None:
-    typer.echo(f"hs-run: {msg}", err=True)
+    say(PROG, msg)
+
+
+class StopFlag(threading.Event):
+    """Set by the first SIGINT/SIGTERM; remembers which, for the exit code."""
+
+    signum: int = 0
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set an event the loop checks, so files are closed and a summary printed."""
-    stop = threading.Event()
+def stop_on_signals() -> Iterator[StopFlag]:
+    """The first SIGINT/SIGTERM asks the loop to stop (files closed, summary printed); a second one
+    interrupts at once, still through every ``finally`` (rows already written stay written)."""
+    stop = StopFlag()
 
     def handler(signum: int, _frame: object) -> None:
-        if stop.is_set():  # a second signal: the user really means it
-            raise KeyboardInterrupt
+        if stop.is_set():
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         log(f"{signal.Signals(signum).name}: stopping")
+        stop.signum = signum
         stop.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -57,19 +78,6 @@ def _labels(text: str | None) -> tuple[str, ...] | None:
     return labels
 
 
-def _model_path(model: Path | None) -> Path:
-    from . import model as packaged
-
-    PACKAGED_MODEL = packaged.PACKAGED_MODEL
-    if model is not None and not model.exists() and str(model) in packaged.PACKAGED:
-        return packaged.MODELS_DIR / packaged.PACKAGED[str(model)]
-    if model is not None:
-        return model
-    if not PACKAGED_MODEL.is_file():
-        raise RuntimeFailure(f"no packaged model at {PACKAGED_MODEL}; pass --model FILE.tflite")
-    return PACKAGED_MODEL
-
-
 def _quiet_opencv() -> None:
     """OpenCV's own warnings (a camera index that fails to open) would duplicate our one-line errors."""
     import cv2
@@ -80,74 +88,88 @@ def _quiet_opencv() -> None:
         pass
 
 
+def _exit_code(stop: StopFlag) -> int:
+    if not stop.is_set():
+        return 0
+    return EXIT_SIGTERM if stop.signum == signal.SIGTERM else EXIT_SIGINT
+
+
 @app.command()
 def run(
-    model: Annotated[Optional[Path], typer.Option(help="TFLite model file, or a packaged model: happysad (default), happysad-neutral")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="TFLite model file, or a packaged model: happysad, happysad-neutral", show_default="happysad")] = None,
     camera: Annotated[Optional[str], typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,
     source: Annotated[Optional[str], typer.Option(help="video file, image, folder, glob, or rtsp/http URL")] = None,
     width: Annotated[Optional[int], typer.Option(min=1, help="camera mode width")] = None,
     height: Annotated[Optional[int], typer.Option(min=1, help="camera mode height")] = None,
     fps: Annotated[Optional[float], typer.Option(min=0.1, help="camera mode frame rate")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="interpreter threads [default: cores, max 4]")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="interpreter threads",
+                                                   show_default="all cores, at most 4")] = None,
     delegate: Annotated[Optional[str], typer.Option(help="external delegate library, e.g. libedgetpu.so.1")] = None,
-    roi: Annotated[Optional[str], typer.Option(help="'face' (detect faces) or 'frame' (whole frame) [default: from model]")] = None,
+    roi: Annotated[Optional[Roi], typer.Option(help="detect faces, or classify the whole frame",
+                                               show_default="from the model")] = None,
     labels: Annotated[Optional[str], typer.Option(help="comma-separated labels for a model without metadata")] = None,
     size: Annotated[Optional[int], typer.Option(min=8, help="input size for a model without metadata")] = None,
-    channels: Annotated[Optional[int], typer.Option(min=1, max=3, help="1 or 3, for a model without metadata")] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])")] = None,
-    uncertain_band: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="report 'uncertain' when |P - threshold| is below this [default: from model]")] = None,
-    headless: Annotated[bool, typer.Option(help="no window (automatic without a display)")] = False,
-    json_out: Annotated[Optional[str], typer.Option("--json", help="JSON Lines to FILE, or stdout when no FILE (or '-') is given")] = None,
+    channels: Annotated[Optional[Channels], typer.Option(help="input channels for a model without metadata",
+                                                         show_default="from the model")] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])",
+                                                       show_default="from the model")] = None,
+    uncertain_band: Annotated[Optional[float], typer.Option(
+        min=0.0, max=0.5, help="report 'uncertain' when |P - threshold| is below this",
+        show_default="from the model")] = None,
+    headless: Annotated[bool, typer.Option(help="no window (automatic without a display)")] = D["headless"],
+    json_out: Annotated[Optional[str], typer.Option(
+        "--json", metavar="PATH|-", help="JSON Lines, one row per frame, to PATH (appended, flushed per row: an "
+        "existing file is continued, never replaced) or '-' for stdout")] = None,
+    json_max_mb: Annotated[float, typer.Option(min=0.0, help="rotate the --json file at this size, MB (0: never)")]
+    = D["json_max_mb"],
+    json_keep: Annotated[int, typer.Option(min=0, help="rotated --json files kept (PATH.1 ... PATH.N)")]
+    = D["json_keep"],
     save: Annotated[Optional[str], typer.Option(help="write the annotated video here (.mp4 or .avi)")] = None,
-    reconnect: Annotated[Optional[int], typer.Option(min=0, help="reconnect attempts for a live source [default: unlimited]")] = None,
+    reconnect: Annotated[Optional[int], typer.Option(
+        min=0, help="attempts to (re)open a live source, the first open included", show_default="unlimited")] = None,
+    loop: Annotated[bool, typer.Option(help="play a video file again at its end")] = D["loop"],
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after this many frames")] = None,
     duration: Annotated[Optional[float], typer.Option(min=0.0, help="stop after this many seconds")] = None,
-    stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = False,
-    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")] = 320,
-    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames; local search between")] = 5,
+    stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = D["stats"],
+    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")]
+    = D["detect_width"],
+    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames; local search "
+                                                          "around tracked faces between")] = D["detect_every"],
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback(PROG),
+                                          help="print the version and exit")] = False,
 ) -> None:
-    """Run the classifier until the source ends, a limit is hit, or SIGINT/SIGTERM."""
+    """Run the classifier until the source ends, a limit is hit, or SIGINT/SIGTERM.
+
+    Exit codes: 0 done, 2 bad input, 3 a live source gave up, 4 an output could not be written,
+    130/143 stopped by SIGINT/SIGTERM.
+    """
+    settings: dict[str, Any] = {k: v for k, v in locals().items() if k in NAMES}
     try:
         _quiet_opencv()
-        from .model import ModelOptions
-        from .runner import RunConfig, execute
+        from .runner import execute
 
-        opts = ModelOptions(labels=_labels(labels), size=size, channels=channels, threshold=threshold,
-                            uncertain_band=uncertain_band, roi=roi)
-        cfg = RunConfig(model=_model_path(model), camera=camera, source=source, width=width, height=height,
-                        fps=fps, threads=threads or min(4, os.cpu_count() or 1), delegate=delegate,
-                        model_options=opts, headless=headless, json_out=json_out, save=save, reconnect=reconnect,
-                        max_frames=max_frames, duration=duration, stats=stats, detect_width=detect_width,
-                        detect_every=detect_every)
+        opts = ModelOptions(labels=_labels(labels), size=size, channels=int(channels.value) if channels else None,
+                            threshold=threshold, uncertain_band=uncertain_band, roi=roi.value if roi else None)
+        settings.update(model_options=opts)
+        if threads is None:
+            settings.pop("threads")
         with stop_on_signals() as stop:
-            execute(cfg, stop, log)
-    except typer.Exit:
-        raise
+            execute(RunConfig(**settings), stop, log)
+        code = _exit_code(stop)
     except RuntimeFailure as exc:
-        log(f"error: {exc}")
-        raise typer.Exit(EXIT_FAILURE) from None
-    except KeyboardInterrupt:
+        fail(PROG, str(exc), exc.exit_code)
+    except KeyboardInterrupt as exc:
         log("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT) from None
     except Exception as exc:  # noqa: BLE001 - a bug, still reported as one line (HS_DEBUG=1: traceback)
-        if os.environ.get("HS_DEBUG"):
-            raise
-        log(f"internal error: {type(exc).__name__}: {first_line(exc)} (HS_DEBUG=1 shows a traceback)")
-        raise typer.Exit(EXIT_BUG) from None
-
-
-def optional_json_value(args: list[str]) -> list[str]:
-    """``--json`` with no FILE means stdout: the option parser needs a value, so give it '-'."""
-    out = []
-    for i, a in enumerate(args):
-        out.append(a)
-        if a == "--json" and (i + 1 == len(args) or args[i + 1].startswith("--")):
-            out.append("-")
-    return out
+        report_bug(PROG, exc)
+        raise typer.Exit(EXIT_INTERNAL) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:
-    app(args=optional_json_value(sys.argv[1:]), prog_name="hs-run")
+    run_app(app, PROG)
 
 
 if __name__ == "__main__":

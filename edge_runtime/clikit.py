@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -12,7 +13,7 @@ from typing import Any
 
 import typer
 
-from .errors import EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated, first_line
+from .errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, RuntimeFailure, Terminated, first_line
 
 DISTRIBUTION = "happysad-edge"
 
@@ -73,3 +74,25 @@ def report_bug(prog: str, exc: BaseException) -> None:
 
 def runtime_failure_code(exc: RuntimeFailure) -> int:
     return exc.exit_code
+
+
+def run_app(app: typer.Typer, prog: str, args: list[str] | None = None) -> None:
+    """Run a Typer app with the house's error style: a usage error is one line (not click's box) and
+    exit 2; Ctrl-C before the command's own handler is 130; everything else as the command decides.
+
+    Click's exceptions are recognised by what they offer (``format_message``, ``exit_code``), since Typer
+    has shipped them both from click and from its own vendored copy.
+    """
+    try:
+        code = app(args=args, prog_name=prog, standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - filtered just below; anything else goes on up
+        if type(exc).__name__ == "Abort":
+            code = EXIT_SIGINT
+        elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            say(prog, f"error: {exc.format_message()} (see {prog} --help)")
+            code = exc.exit_code
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,9 +1,7 @@
 """Find faces with OpenCV's bundled Haar cascade, cheaply enough for a Raspberry Pi.
 
-A full search runs on a small grey copy of the frame (about 320 px wide) every few frames; in between,
-each tracked face is looked for only in a small window around where it was, at the one scale it had.
-With nothing tracked, the full search runs every ``idle_every`` frames, so an empty scene costs little and
-a face that walks in is found within a few frames. Several times cheaper than a full search per frame.
+``full`` searches a small grey copy of the frame (about 320 px wide); ``near`` looks for a tracked face
+only in a small window around where it was, at the one scale it had: several times cheaper.
 """
 
 from __future__ import annotations
@@ -38,29 +36,16 @@ def _grey(image: np.ndarray, order: str) -> np.ndarray:
 
 
 class FaceDetector:
-    """Boxes (x, y, w, h) in frame pixels; ``hints`` are boxes tracked on the previous frame."""
+    """Boxes (x, y, w, h) in frame pixels. It holds no per-stream state: the pipeline decides, frame by frame,
+    between a ``full`` search and a ``near`` search around each tracked face (see ``pipeline.SearchPlan``)."""
 
-    def __init__(self, width: int = 320, min_face: int = 24, refresh_every: int = 5, idle_every: int = 3,
-                 scale_factor: float = 1.1, min_neighbors: int = 4) -> None:
+    def __init__(self, width: int = 320, min_face: int = 24, scale_factor: float = 1.1,
+                 min_neighbors: int = 4) -> None:
         self.cascade = cv2.CascadeClassifier(str(cascade_path()))
         if self.cascade.empty():
             raise RuntimeFailure(f"cannot load the face cascade {cascade_path()}")
-        self.width, self.min_face, self.refresh_every = width, min_face, max(1, refresh_every)
-        self.idle_every = max(1, min(idle_every, self.refresh_every))
+        self.width, self.min_face = width, min_face
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
-        self._since_full = 1 << 30  # the first frame gets a full search
-
-    def detect(self, image: np.ndarray, order: str = "BGR", hints: list[Box] | None = None) -> list[Box]:
-        """A full search when due, else a local search around each hint (nothing, when nothing is tracked)."""
-        due = self.idle_every if not hints else self.refresh_every
-        if self._since_full + 1 >= due:
-            self._since_full = 0
-            return self.full(image, order)
-        self._since_full += 1
-        if not hints:
-            return []
-        found = [self.near(image, order, box) for box in hints]
-        return [b for b in found if b is not None]
 
     def full(self, image: np.ndarray, order: str = "BGR") -> list[Box]:
         h, w = image.shape[:2]
@@ -96,6 +81,6 @@ class FaceDetector:
         return _scale_box(best, 1.0 / scale, x0, y0)
 
 
-def _scale_box(b, k: float, dx: int, dy: int) -> Box:
+def _scale_box(b: np.ndarray, k: float, dx: int, dy: int) -> Box:
     x, y, w, h = (int(v) for v in b)
     return int(round(x * k)) + dx, int(round(y * k)) + dy, int(round(w * k)), int(round(h * k))

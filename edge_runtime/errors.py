@@ -2,7 +2,7 @@
 turns a library's many-line error into a log line. Shared by hs-run, hs-bench, hs-train and hs-convert.
 
 Exit codes (README "Exit codes"):
-  0 success; 1 a check failed (parity, accuracy); 2 bad input or usage; 3 a live source gave up;
+  0 success; 1 a check failed (parity, accuracy) or an internal error; 2 bad input or usage; 3 a live source gave up;
   4 an output could not be written (disk full, I/O error); 130 SIGINT; 143 SIGTERM.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
+EXIT_INTERNAL = 1  # a bug: shares 1 with a failed check, both mean 'read the message'
 EXIT_USAGE = 2
 EXIT_SOURCE_GAVE_UP = 3
 EXIT_WRITE_FAILED = 4

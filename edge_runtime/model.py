@@ -37,6 +37,18 @@ class ModelOptions:
     margin: float | None = None
 
 
+def resolve_model(model: str | Path | None) -> Path:
+    """A model file, a packaged model's name (``happysad``, ``happysad-neutral``), or None for the default."""
+    if model is None:
+        if not PACKAGED_MODEL.is_file():
+            raise RuntimeFailure(f"no packaged model at {PACKAGED_MODEL}; pass --model FILE.tflite")
+        return PACKAGED_MODEL
+    path = Path(model)
+    if not path.exists() and str(model) in PACKAGED:
+        return MODELS_DIR / PACKAGED[str(model)]
+    return path
+
+
 class Classifier:
     """pixels (uint8 HxWxC, the spec's size and colour) -> one probability per label."""
 
@@ -77,14 +89,23 @@ class Classifier:
 
 
 def _read_flat(path: Path) -> tflite_meta.FlatModel:
+    """Read and check the file before LiteRT sees it: a corrupt one could make it allocate gigabytes (issue 8)."""
+    from . import validate  # imported here so that this function is the only part of model.py it touches
+
     if not path.is_file():
         raise RuntimeFailure(f"model file not found: {path}")
     try:
-        return tflite_meta.read(path)
-    except tflite_meta.FlatbufferError as exc:
-        raise RuntimeFailure(f"{path} is not a usable TFLite model: {first_line(exc)}") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise RuntimeFailure(f"cannot read model {path}: {first_line(exc)}") from None
+    try:
+        validate.check_model(data)
+        return tflite_meta.parse(data)
+    except validate.CorruptModel as exc:
+        state = "truncated or corrupt" if exc.truncated else "corrupt"
+        raise RuntimeFailure(f"{path} is {state}: {first_line(exc)}") from None
+    except tflite_meta.FlatbufferError as exc:
+        raise RuntimeFailure(f"{path} is not a usable TFLite model: {first_line(exc)}") from None
 
 
 def _info_from_metadata(flat: tflite_meta.FlatModel, path: Path) -> ModelInfo | None:
@@ -95,15 +116,30 @@ def _info_from_metadata(flat: tflite_meta.FlatModel, path: Path) -> ModelInfo | 
         raise RuntimeFailure(f"{path}: model metadata is invalid: {first_line(exc)}") from None
 
 
-def _info_from_options(opts: ModelOptions, shape: tuple[int, ...], path: Path) -> ModelInfo:
+def output_kind(units: int, labels: int, path: Path) -> str:
+    """A model without metadata says what it is by its output shape: one unit is a sigmoid P(labels[1]),
+    one unit per label a softmax."""
+    if units == 1 and labels == 2:
+        return "sigmoid"
+    if units == labels:
+        return "softmax"
+    raise RuntimeFailure(f"{path} has {units} output unit(s); --labels names {labels}: give one label per "
+                         "output unit (or two labels for a single sigmoid unit)")
+
+
+def _info_from_options(opts: ModelOptions, runner: Runner, path: Path) -> ModelInfo:
     if not opts.labels:
         raise RuntimeFailure(f"{path} has no happysad metadata; pass --labels (e.g. --labels happy,sad) "
                              "and, if needed, --size/--channels/--threshold")
-    _, h, w, c = shape
-    size = opts.size or h
-    spec = PreprocessSpec.for_size(size, channels=opts.channels or c)
-    output = "sigmoid" if len(opts.labels) == 2 else "softmax"
-    return ModelInfo(labels=opts.labels, preprocessing=spec, threshold=0.5, output=output)
+    _, h, w, c = runner.input.shape
+    out = runner.output.shape
+    units = out[-1] if len(out) == 2 else -1
+    try:
+        spec = PreprocessSpec.for_size(opts.size or h, channels=opts.channels or c)
+    except ValueError as exc:
+        raise RuntimeFailure(f"{path}: {first_line(exc)}") from None
+    return ModelInfo(labels=opts.labels, preprocessing=spec, threshold=0.5,
+                     output=output_kind(units, len(opts.labels), path))
 
 
 def _apply_overrides(info: ModelInfo, opts: ModelOptions) -> ModelInfo:
@@ -154,7 +190,7 @@ def load_classifier(path: str | Path, opts: ModelOptions = ModelOptions(), threa
     if len(runner.input.shape) != 4:
         raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(runner.input.signature)}")
     if info is None:
-        info = _info_from_options(opts, runner.input.shape, path)
+        info = _info_from_options(opts, runner, path)
     try:
         info = _apply_overrides(info, opts)
     except ValueError as exc:

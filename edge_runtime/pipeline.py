@@ -35,12 +35,12 @@ class Limits:
 class Summary:
     frames: int = 0  # frames classified
     results: int = 0  # faces (or whole frames) classified
-    skipped: Counter = field(default_factory=Counter)  # unreadable frames, by reason
+    skipped: Counter[str] = field(default_factory=Counter)  # unreadable frames, by reason
     first_result_s: float | None = None
     stopped_by: str = "end of source"
     dropped: int = 0
     reconnects: int = 0
-    labels: Counter = field(default_factory=Counter)  # results per label (what was seen)
+    labels: Counter[str] = field(default_factory=Counter)  # results per label (what was seen)
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
@@ -55,27 +55,56 @@ class Summary:
         return f"stopped: {self.stopped_by}; " + ", ".join(parts)
 
 
+@dataclass
+class SearchPlan:
+    """When the face search covers the whole frame and when only the tracked faces' neighbourhoods.
+
+    A full search every ``refresh_every`` frames while faces are tracked, every ``idle_every`` frames while
+    none are (an empty scene costs little, a face walking in is found within a few frames), and on every
+    picture of an unrelated-image source. Owned by the pipeline, so a caller can see and reset it.
+    """
+
+    refresh_every: int = 5
+    idle_every: int = 3
+    since_full: int = 1 << 30  # the first frame gets a full search
+
+    def full_due(self, tracking: bool, independent: bool) -> bool:
+        due = self.refresh_every if tracking else min(self.idle_every, self.refresh_every)
+        if independent or self.since_full + 1 >= due:
+            self.since_full = 0
+            return True
+        self.since_full += 1
+        return False
+
+
 class Pipeline:
     """Everything built once per run; ``run`` loops until the source ends or a limit or stop is hit."""
 
     def __init__(self, classifier: Classifier, detector: FaceDetector | None, tracker: Tracker,
                  sinks: list[Sink], stats: StageStats | None = None,
-                 log: Callable[[str], None] = lambda m: None) -> None:
+                 log: Callable[[str], None] = lambda m: None, search: SearchPlan | None = None) -> None:
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
         self.stats = stats or StageStats()
         self.log = log
+        self.search = search or SearchPlan()
         self.draw = any(s.needs_image for s in sinks)
 
-    def boxes(self, frame: Frame) -> list[Box | None]:
+    def boxes(self, frame: Frame, independent: bool) -> list[Box | None]:
         """Face boxes, or [None] (the whole frame) in frame mode."""
         if self.detector is None:
             return [None]
-        return list(self.detector.detect(frame.image, frame.order, self.tracker.boxes()))
+        assert frame.image is not None
+        hints = self.tracker.boxes()
+        if self.search.full_due(bool(hints), independent):
+            return list(self.detector.full(frame.image, frame.order))
+        found = [self.detector.near(frame.image, frame.order, b) for b in hints]
+        return [b for b in found if b is not None]
 
-    def process(self, frame: Frame) -> list[Result]:
+    def process(self, frame: Frame, independent: bool = False) -> list[Result]:
         """One readable frame through detect, preprocess, infer and postprocess, each timed."""
+        assert frame.image is not None
         st, clf, t0 = self.stats, self.classifier, time.perf_counter()
-        boxes = self.boxes(frame)
+        boxes = self.boxes(frame, independent)
         t1 = time.perf_counter()
         tensors = [clf.to_tensor(region_pixels(frame.image, b, clf.spec, frame.order)) for b in boxes]
         t2 = time.perf_counter()
@@ -93,57 +122,78 @@ class Pipeline:
             st.add("postprocess", t4 - t3)
         return results
 
-    def output(self, frame: Frame, results: list[Result]) -> bool:
+    def output(self, frame: Frame, results: list[Result]) -> str | None:
+        """Hand the frame's record to every sink; the first reason a sink gives to stop, or None."""
         t0 = time.perf_counter()
         record: dict[str, Any] = {"frame": frame.index, "time": round(frame.time, 3), "source": frame.source,
                                   "results": [r.to_dict() for r in results]}
         image = None
         if self.draw:
+            assert frame.image is not None
             image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
             image = annotate(image, results, self.classifier.info.labels, self.stats.fps())
-        keep_going = all([s.emit(record, image) for s in self.sinks])
+        reasons = [s.emit(record, image) for s in self.sinks]
         self.stats.add("output", time.perf_counter() - t0)
-        return keep_going
+        return next((r for r in reasons if r), None)
 
-    def run(self, source: Source, limits: Limits = Limits(), stop: threading.Event | None = None) -> Summary:
+    def run(self, source: Source, limits: Limits = Limits(), stop: threading.Event | None = None,
+            summary: Summary | None = None) -> Summary:
+        """Loop until the source ends, a limit or ``stop`` is hit, or a sink says stop. ``summary`` (the
+        caller's, if given) is filled in as frames go, so it is complete even when a sink raises."""
         stop = stop or threading.Event()
-        summary, st = Summary(), self.stats
+        summary = summary if summary is not None else Summary()
+        st = self.stats
         started = st.started = time.perf_counter()
         frames = iter(source.frames())
-        while True:
-            if stop.is_set():
-                summary.stopped_by = "signal"
-                break
-            if limits.max_frames is not None and summary.frames + sum(summary.skipped.values()) >= limits.max_frames:
-                summary.stopped_by = f"--max-frames {limits.max_frames}"
-                break
-            if limits.duration is not None and time.perf_counter() - started >= limits.duration:
-                summary.stopped_by = f"--duration {limits.duration:g}"
-                break
-            t0 = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
-                break
-            st.add("capture", time.perf_counter() - t0)
-            if frame.image is None:
-                summary.skipped[frame.skipped or "unreadable"] += 1
-                self.log(f"skipped {frame.source}: {frame.skipped}")
-                continue
-            if source.independent:
-                self.tracker.reset()
-            results = self.process(frame)
-            summary.frames += 1
-            st.frames += 1
-            summary.results += len(results)
-            summary.labels.update(r.label for r in results)
-            if summary.first_result_s is None:
-                summary.first_result_s = time.perf_counter() - started
-            if not self.output(frame, results):
-                summary.stopped_by = "window closed"
-                break
-            if limits.stats_every and st.due(limits.stats_every):
-                self.log(st.report())
-        st.stop()
-        summary.dropped = getattr(source, "dropped", 0)
-        summary.reconnects = getattr(source, "reconnects", 0)
+        try:
+            while True:
+                reason = _stop_reason(stop, limits, summary, time.perf_counter() - started)
+                if reason:
+                    summary.stopped_by = reason
+                    break
+                t0 = time.perf_counter()
+                frame = next(frames, False)
+                if frame is False:
+                    summary.stopped_by = source.failure or "end of source"
+                    break
+                if frame is None:  # a live source with nothing new yet
+                    continue
+                st.add("capture", time.perf_counter() - t0)
+                reason = self.step(frame, source.independent, summary)
+                if reason:
+                    summary.stopped_by = reason
+                    break
+                if limits.stats_every and st.due(limits.stats_every):
+                    self.log(st.report())
+        finally:
+            st.stop()
+            summary.dropped = getattr(source, "dropped", 0)
+            summary.reconnects = getattr(source, "reconnects", 0)
         return summary
+
+    def step(self, frame: Frame, independent: bool, summary: Summary) -> str | None:
+        """One frame from the source to the sinks; a reason to stop, or None."""
+        if frame.image is None:
+            summary.skipped[frame.skipped or "unreadable"] += 1
+            self.log(f"skipped {frame.source}: {frame.skipped}")
+            return None
+        if independent:
+            self.tracker.reset()
+        results = self.process(frame, independent)
+        summary.frames += 1
+        self.stats.frames += 1
+        summary.results += len(results)
+        summary.labels.update(r.label for r in results)
+        if summary.first_result_s is None:
+            summary.first_result_s = time.perf_counter() - self.stats.started
+        return self.output(frame, results)
+
+
+def _stop_reason(stop: threading.Event, limits: Limits, summary: Summary, elapsed: float) -> str | None:
+    if stop.is_set():
+        return "signal"
+    if limits.max_frames is not None and summary.frames + sum(summary.skipped.values()) >= limits.max_frames:
+        return f"--max-frames {limits.max_frames}"
+    if limits.duration is not None and elapsed >= limits.duration:
+        return f"--duration {limits.duration:g}"
+    return None

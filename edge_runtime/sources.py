@@ -46,7 +46,9 @@ class Source(Protocol):
     live: bool
     independent: bool  # frames are unrelated pictures (an image folder): no tracking across them
 
-    def frames(self) -> Iterator[Frame]: ...
+    failure: str | None  # why a live source gave up, once it has
+
+    def frames(self) -> Iterator[Frame | None]: ...  # None: no frame yet, check the stop conditions
 
     def close(self) -> None: ...
 
@@ -62,20 +64,25 @@ class Capture(Protocol):
 # ---------------------------------------------------------------- files: every frame, in order
 
 class VideoFileSource:
-    live, independent = False, False
+    """Every frame of a video file, in order; ``loop`` starts it again at the end (a demo screen, a soak)."""
 
-    def __init__(self, path: str) -> None:
-        self.name = path
+    live, independent = False, False
+    failure: str | None = None
+
+    def __init__(self, path: str, loop: bool = False) -> None:
+        self.name, self.loop = path, loop
         self.cap = cv2.VideoCapture(path)
         if not self.cap.isOpened():
             raise RuntimeFailure(f"cannot open video {path} (OpenCV could not decode it)")
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Iterator[Frame | None]:
         index = 0
         while True:
             ok, img = self.cap.read()
             if not ok or img is None:
-                return
+                if not (self.loop and index) or not self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                    return
+                continue
             yield Frame(img, index, time.time(), self.name)
             index += 1
 
@@ -87,11 +94,12 @@ class ImageListSource:
     """Image files decoded by content; an unreadable one becomes a skipped frame, not an error."""
 
     live, independent = False, True
+    failure: str | None = None
 
     def __init__(self, paths: list[Path], name: str) -> None:
         self.paths, self.name = paths, name
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Iterator[Frame | None]:
         for index, p in enumerate(self.paths):
             img, reason = read_image(p)
             yield Frame(img, index, time.time(), str(p), order="RGB", skipped=reason)
@@ -114,13 +122,19 @@ def image_paths(spec: str) -> list[Path] | None:
 
 # ---------------------------------------------------------------- live: newest frame, reconnect
 
+TICK_S = 0.2  # a live source hands the loop None at least this often, so stop conditions are checked
+
+
 class LatestFrameReader:
     """A thread reading ``open_capture()`` as fast as it delivers, keeping only the newest frame.
 
     When reads fail it releases the device and reopens it with exponential backoff, logging each attempt,
-    up to ``reconnect`` attempts in a row (None: forever). A device whose read hangs instead of failing
-    (an unplugged USB camera, a dead stream) is released after ``stall_s`` without a frame, which makes
-    the hung read return and the same reopen path run. The consumer sees frames through ``frames()``.
+    up to ``reconnect`` attempts in a row (None: forever); the first open follows the same rule, so a
+    camera or stream that is not up yet at boot is waited for. A device whose read hangs instead of
+    failing (an unplugged USB camera, a dead stream) is released after ``stall_s`` without a frame, which
+    makes the hung read return and the same reopen path run. ``frames()`` yields each new frame, or None
+    every ``TICK_S`` while there is none, so the consumer's stop conditions never wait on the device.
+    ``state`` is what the device is doing (opening, live, reconnecting, ended); ``failure`` why it gave up.
     """
 
     live, independent = True, False
@@ -134,11 +148,20 @@ class LatestFrameReader:
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._seq = 0
-        self._ended = False
         self._stop = threading.Event()
         self.reconnects = 0
         self.dropped = 0
-        self.cap = open_capture()  # first open in the caller: a missing camera fails at start, clearly
+        self.failure: str | None = None
+        self.state = "opening"
+        self._live_since = time.monotonic()
+        self.cap: Capture | None = None
+        try:
+            self.cap = open_capture()  # in the caller: with --reconnect 0 a missing camera fails at start
+            self.state = "live"
+        except RuntimeFailure as exc:
+            if reconnect == 0:
+                raise
+            self.log(f"{name}: not available yet: {exc}; retrying (--reconnect 0 fails at once instead)")
         self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
         self._thread.start()
 
@@ -148,13 +171,22 @@ class LatestFrameReader:
             self._seq += 1
             self._cond.notify_all()
 
+    def _read(self) -> tuple[bool, np.ndarray | None]:
+        assert self.cap is not None
+        try:
+            return self.cap.read()
+        except Exception as exc:  # noqa: BLE001 - any driver error is a failed read, and is logged
+            if not self._stop.is_set():
+                self.log(f"{self.name}: read failed: {type(exc).__name__}: {first_line(exc)}")
+            return False, None
+
     def _run(self) -> None:
         failures = 0
+        if self.cap is None and not self._reopen():
+            self._end()
+            return
         while not self._stop.is_set():
-            try:
-                ok, img = self.cap.read()
-            except Exception:  # noqa: BLE001 - a driver error is a failed read, not a crash
-                ok, img = False, None
+            ok, img = self._read()
             if ok and img is not None:
                 failures = 0
                 self._publish(img)
@@ -166,22 +198,30 @@ class LatestFrameReader:
             failures = 0
             if not self._reopen():
                 break
+        self._end()
+
+    def _end(self) -> None:
         with self._cond:
-            self._ended = True
+            self.state = "ended"
             self._cond.notify_all()
 
     def _reopen(self) -> bool:
-        """Release and reopen with backoff; False when the attempts are used up or we are stopping."""
+        """Release and (re)open with backoff; False when the attempts are used up or we are stopping."""
+        was_open = self.cap is not None
         self._release()
+        self.state = "reconnecting"
         attempt = 0
         while not self._stop.is_set():
             if self.reconnect is not None and attempt >= self.reconnect:
-                self.log(f"{self.name}: stopped delivering; gave up after {attempt} reconnect attempt(s)")
+                self.failure = f"{self.name}: gave up after {attempt} reconnect attempt(s)"
+                self.log(f"{self.name}: {'stopped delivering' if was_open else 'never opened'}; "
+                         f"gave up after {attempt} reconnect attempt(s)")
                 return False
             attempt += 1
             delay = min(self.backoff[1], self.backoff[0] * 2 ** (attempt - 1))
             limit = "" if self.reconnect is None else f"/{self.reconnect}"
-            self.log(f"{self.name}: stopped delivering; reconnect attempt {attempt}{limit} in {delay:.2f} s")
+            why = "stopped delivering" if was_open else "not open"
+            self.log(f"{self.name}: {why}; reconnect attempt {attempt}{limit} in {delay:.2f} s")
             if self._stop.wait(delay):
                 return False
             try:
@@ -189,42 +229,58 @@ class LatestFrameReader:
             except RuntimeFailure as exc:
                 self.log(f"{self.name}: reconnect attempt {attempt} failed: {exc}")
                 continue
-            self.reconnects += 1
-            self.log(f"{self.name}: reconnected")
+            if was_open:
+                self.reconnects += 1
+            self.log(f"{self.name}: {'reconnected' if was_open else 'opened'}")
+            self._live_since = time.monotonic()
+            self.state = "live"
             return True
         return False
 
-    def frames(self) -> Iterator[Frame]:
-        seen = 0
-        index = 0
+    def frames(self) -> Iterator[Frame | None]:
+        seen, index = 0, 0
         while True:
             with self._cond:
-                since = time.monotonic()
-                while self._seq == seen and not self._ended and not self._stop.is_set():
-                    self._cond.wait(0.2)
-                    if self.stall_s is not None and time.monotonic() - since >= self.stall_s:
-                        self.log(f"{self.name}: no frame for {self.stall_s:g} s; releasing the device to reopen it")
-                        threading.Thread(target=self._release, name="release", daemon=True).start()
-                        since = time.monotonic()
-                if self._seq == seen:
-                    return
-                self.dropped += self._seq - seen - 1
-                seen, img = self._seq, self._frame
-            yield Frame(img, index, time.time(), self.name)
-            index += 1
+                if self._seq == seen and self.state != "ended":
+                    self._cond.wait(TICK_S)
+                fresh, ended = self._seq != seen, self.state == "ended"
+                if fresh:
+                    self.dropped += self._seq - seen - 1
+                    seen, img = self._seq, self._frame
+                    self._live_since = time.monotonic()
+            if fresh:
+                yield Frame(img, index, time.time(), self.name)
+                index += 1
+            elif ended or self._stop.is_set():
+                return
+            else:
+                self._watch_stall()
+                yield None
+
+    def _watch_stall(self) -> None:
+        """A live device that has not delivered for ``stall_s``: release it so its hung read returns."""
+        if self.stall_s is None or self.state != "live" or time.monotonic() - self._live_since < self.stall_s:
+            return
+        self.log(f"{self.name}: no frame for {self.stall_s:g} s; releasing the device to reopen it")
+        self._live_since = time.monotonic()
+        threading.Thread(target=self._release, name="release", daemon=True).start()
 
     def _release(self) -> None:
+        cap = self.cap
+        if cap is None:
+            return
         try:
-            self.cap.release()
-        except Exception:  # noqa: BLE001
-            pass
+            cap.release()
+        except Exception as exc:  # noqa: BLE001 - a driver that fails to close is logged, not fatal
+            self.log(f"{self.name}: release failed: {type(exc).__name__}: {first_line(exc)}")
 
     def close(self) -> None:
+        """Stop within a second whatever the device is doing: a hung read is abandoned to its daemon thread."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(timeout=5.0)
         self._release()
+        self._thread.join(timeout=1.0)
 
 
 # ---------------------------------------------------------------- openers for live devices
@@ -307,7 +363,7 @@ class PicamCapture:
 
 def open_source(camera: str | None = None, source: str | None = None, width: int | None = None,
                 height: int | None = None, fps: float | None = None, reconnect: int | None = None,
-                log: Log = log_stderr) -> Source:
+                log: Log = log_stderr, loop: bool = False) -> Source:
     """The source the command line names; a clear error when it cannot be opened."""
     if (camera is None) == (source is None):
         raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
@@ -327,4 +383,4 @@ def open_source(camera: str | None = None, source: str | None = None, width: int
         return ImageListSource(images, source)
     if not Path(source).exists():
         raise RuntimeFailure(f"source not found: {source}")
-    return VideoFileSource(source)
+    return VideoFileSource(source, loop=loop)

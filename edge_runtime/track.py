@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import count
+from typing import Any
 
 import numpy as np
 
+from .decision import label_index
 from .preprocess import Box
 
 
@@ -32,7 +34,7 @@ class Result:
     scores: dict[str, float]
     track: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"box": list(self.box), "label": self.label, "score": round(self.score, 4),
                 "scores": {k: round(v, 4) for k, v in self.scores.items()}, "track": self.track}
 
@@ -47,33 +49,27 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def decide(scores: np.ndarray, current: int | None, threshold: float, band: float, binary: bool) -> int:
-    """The label index, with hysteresis: leaving the current label needs a margin of ``band``.
-
-    Binary (sigmoid): labels[1] when P(labels[1]) >= threshold (+band to switch to it, -band to leave it).
-    More labels: the best one, but only if it beats the current one by ``band``.
-    """
-    if binary:
-        p = float(scores[1])
-        if current is None:
-            return int(p >= threshold)
-        if current == 0:
-            return 1 if p >= threshold + band else 0
-        return 0 if p < threshold - band else 1
-    best = int(np.argmax(scores))
-    if current is None or scores[best] - scores[current] > band:
+def decide(scores: np.ndarray, current: int | None, threshold: float, band: float) -> int:
+    """The label index by the one rule (``decision.label_index``), with hysteresis: leaving the current
+    label needs a margin of ``band``. Two labels: P(labels[1]) must pass threshold +- band; more: the best
+    label must beat the current one by ``band``."""
+    best = label_index(scores, threshold)
+    if current is None or best == current:
         return best
-    return current
+    if len(scores) == 2:
+        p = float(scores[1])
+        return best if (p >= threshold + band if best == 1 else p < threshold - band) else current
+    return best if scores[best] - scores[current] > band else current
 
 
 class Tracker:
     """Greedy IoU matching; unmatched tracks survive ``max_misses`` frames so a missed detection does not
     reset a face's history. Ids are increasing ints, never reused within a run."""
 
-    def __init__(self, labels: tuple[str, ...], threshold: float = 0.5, binary: bool = True,
-                 alpha: float = 0.4, band: float = 0.1, min_iou: float = 0.3, max_misses: int = 5,
-                 uncertain: float = 0.0) -> None:
-        self.labels, self.threshold, self.binary = labels, threshold, binary
+    def __init__(self, labels: tuple[str, ...], threshold: float = 0.5, alpha: float = 0.4, band: float = 0.1,
+                 min_iou: float = 0.3, max_misses: int = 5, uncertain: float = 0.0) -> None:
+        self.labels, self.threshold = labels, threshold
+        self.binary = len(labels) == 2
         self.uncertain = uncertain
         self.alpha, self.band, self.min_iou, self.max_misses = alpha, band, min_iou, max_misses
         self.tracks: list[Track] = []
@@ -107,12 +103,12 @@ class Tracker:
             t = owner.get(bi)
             if t is None:
                 t = Track(id=next(self._ids), box=box, scores=np.asarray(p, np.float32).copy(), label=-1)
-                t.label = decide(t.scores, None, self.threshold, self.band, self.binary)
+                t.label = decide(t.scores, None, self.threshold, self.band)
                 self.tracks.append(t)
             else:
                 t.box, t.misses = box, 0
                 t.scores = (1.0 - self.alpha) * t.scores + self.alpha * np.asarray(p, np.float32)
-                t.label = decide(t.scores, t.label, self.threshold, self.band, self.binary)
+                t.label = decide(t.scores, t.label, self.threshold, self.band)
             results.append(self._result(t))
         return results
 

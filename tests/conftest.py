@@ -41,3 +41,11 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     train(TrainConfig(data=str(tiny_data), out=str(out), epochs=2, image_size=32, batch_size=16, verbose=0,
                       val_fraction=0.2, test_fraction=0.2))
     return out
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny TFLite models (float, int8, frame-mode, no metadata, wrong shape), built once per session."""
+    from tests.runtime_fixtures import build_models
+
+    return build_models(tmp_path_factory.getbasetemp() / "runtime_models")

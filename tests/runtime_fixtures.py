@@ -2,7 +2,7 @@
 synthetic videos and images written with OpenCV.
 
 Models are built once into a cache folder and reused by every test module (TensorFlow is slow to import and
-convert on a small machine); each test file wraps ``build_models`` in its own session-scoped fixture.
+convert on a small machine); the `models` fixture in conftest.py builds them once per session.
 """
 
 from __future__ import annotations

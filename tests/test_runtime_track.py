@@ -51,9 +51,9 @@ def test_ids_follow_faces_and_survive_a_missed_frame():
 
 def test_softmax_decision_needs_a_margin():
     s = np.array([0.4, 0.35, 0.25])
-    assert decide(s, None, 0.5, 0.1, binary=False) == 0
-    assert decide(np.array([0.36, 0.44, 0.2]), 0, 0.5, 0.1, binary=False) == 0
-    assert decide(np.array([0.2, 0.6, 0.2]), 0, 0.5, 0.1, binary=False) == 1
+    assert decide(s, None, 0.5, 0.1) == 0
+    assert decide(np.array([0.36, 0.44, 0.2]), 0, 0.5, 0.1) == 0
+    assert decide(np.array([0.2, 0.6, 0.2]), 0, 0.5, 0.1) == 1
 
 
 def test_result_dict_schema():

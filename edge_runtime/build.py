@@ -1,0 +1,120 @@
+"""The one way to assemble a run: settings (``RunConfig``, the single home of every default) -> classifier,
+detector, tracker, sinks -> ``Pipeline``. Used by ``hs-run``, ``hs-bench`` and the bench scripts alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .detect import FaceDetector
+from .errors import RuntimeFailure
+from .model import Classifier, ModelOptions, load_classifier, resolve_model
+from .pipeline import Pipeline, SearchPlan
+from .sinks import JsonLinesFile, JsonLinesStdout, Sink, VideoFile, WindowSink, gui_problem
+from .sources import Source
+from .stats import StageStats
+from .track import Tracker
+
+Log = Callable[[str], None]
+
+
+def default_threads() -> int:
+    """All cores, at most 4: XNNPACK gains nothing past that on a Pi-sized model."""
+    return min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``hs-run`` can be told; the command line's defaults are these fields' defaults."""
+
+    model: str | None = None  # a .tflite file or a packaged model's name; None: the packaged default
+    camera: str | None = None
+    source: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    threads: int = field(default_factory=default_threads)
+    delegate: str | None = None
+    model_options: ModelOptions = ModelOptions()  # labels, size, roi, threshold... from the command line
+    headless: bool = False
+    json_out: str | None = None  # a file (appended), "-" for stdout
+    json_max_mb: float = 100.0  # rotate the JSON file at this size (0: never)
+    json_keep: int = 5  # rotated JSON files kept beside the live one
+    save: str | None = None
+    reconnect: int | None = None  # None: forever
+    loop: bool = False
+    max_frames: int | None = None
+    duration: float | None = None
+    stats: bool = False
+    detect_width: int = 320
+    detect_every: int = 5
+    stats_every_s: float = 5.0
+
+
+def build_classifier(cfg: RunConfig) -> Classifier:
+    return load_classifier(resolve_model(cfg.model), cfg.model_options, threads=cfg.threads, delegate=cfg.delegate)
+
+
+def build_tracker(clf: Classifier) -> Tracker:
+    """The tracker decides labels as the model's metadata says: labels, threshold, uncertain band."""
+    info = clf.info
+    return Tracker(info.labels, info.threshold, uncertain=info.uncertain_band)
+
+
+def build_detector(cfg: RunConfig, clf: Classifier) -> FaceDetector | None:
+    """A face detector when the model classifies faces; None when it classifies whole frames."""
+    if clf.info.preprocessing.face_crop.roi != "face":
+        return None
+    return FaceDetector(width=cfg.detect_width)
+
+
+def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
+    """Every output the settings ask for, each checked (writable, not a folder) before the first frame.
+    Built in order, so a sink that fails to open closes the ones opened before it."""
+    sinks: list[Sink] = []
+    try:
+        if cfg.json_out == "-":
+            sinks.append(JsonLinesStdout())
+        elif cfg.json_out:
+            sinks.append(JsonLinesFile(cfg.json_out, int(cfg.json_max_mb * 1e6), cfg.json_keep))
+        if cfg.save:
+            sinks.append(VideoFile(cfg.save, cfg.fps or source_fps(source), log))
+        if not cfg.headless:
+            problem = gui_problem()
+            if problem:
+                log(f"no window ({problem}); running headless")
+            else:
+                sinks.append(WindowSink())
+    except BaseException:
+        for s in sinks:
+            s.close(False)
+        raise
+    return sinks
+
+
+def source_fps(source: Source) -> float:
+    """The frame rate a source reports (a video file's), or 0 when it has none."""
+    cap = getattr(source, "cap", None)
+    try:
+        import cv2
+
+        return float(cap.get(cv2.CAP_PROP_FPS)) if cap is not None else 0.0
+    except Exception:  # noqa: BLE001 - a fake or picamera capture has no such property
+        return 0.0
+
+
+def build_pipeline(cfg: RunConfig, clf: Classifier, sinks: list[Sink], stats: StageStats | None = None,
+                   log: Log = lambda m: None) -> Pipeline:
+    return Pipeline(clf, build_detector(cfg, clf), build_tracker(clf), sinks, stats, log=log,
+                    search=SearchPlan(refresh_every=cfg.detect_every))
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Settings that are wrong together, found before anything is opened."""
+    if (cfg.camera is None) == (cfg.source is None):
+        raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
+    if cfg.json_out and cfg.save and Path(cfg.json_out).resolve() == Path(cfg.save).resolve():
+        raise RuntimeFailure("--json and --save name the same file")
