@@ -54,7 +54,7 @@ def check_output_file(final: str | Path) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise OutputRefused(f"cannot write {final}: {first_line(exc)}") from None
+        raise OutputRefused(f"cannot write {final}: {exc.strerror or first_line(exc)}") from None
     return final
 
 

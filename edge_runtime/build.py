@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import check_output_file
 from .detect import FaceDetector
 from .errors import RuntimeFailure
 from .model import Classifier, ModelOptions, load_classifier, resolve_model
@@ -118,3 +119,6 @@ def check_config(cfg: RunConfig) -> None:
         raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
     if cfg.json_out and cfg.save and Path(cfg.json_out).resolve() == Path(cfg.save).resolve():
         raise RuntimeFailure("--json and --save name the same file")
+    for out in (cfg.save, None if cfg.json_out == "-" else cfg.json_out):
+        if out:
+            check_output_file(out)

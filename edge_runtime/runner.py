@@ -8,7 +8,6 @@ from .build import Log, RunConfig, build_classifier, build_pipeline, build_sinks
 from .errors import RuntimeFailure, SourceGaveUp
 from .model import Classifier
 from .pipeline import Limits, Summary
-from .sinks import Sink
 from .sources import open_source
 from .stats import StageStats
 
@@ -29,15 +28,18 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     source = open_source(cfg.camera, cfg.source, cfg.width, cfg.height, cfg.fps, cfg.reconnect, log=log,
                          loop=cfg.loop)
     log(f"source {source.name} ({'live, newest frame only' if source.live else 'every frame'})")
-    sinks: list[Sink] = []
-    stats, summary, ok = StageStats(), Summary(), False
     try:
         sinks = build_sinks(cfg, source, log)
+    except BaseException:
+        source.close()
+        raise
+    stats, summary, ok = StageStats(), Summary(), False
+    try:
         pipeline = build_pipeline(cfg, clf, sinks, stats, log)
         limits = Limits(cfg.max_frames, cfg.duration, cfg.stats_every_s if cfg.stats else None)
         pipeline.run(source, limits, stop, summary)
         ok = True
-    except RuntimeFailure as exc:  # a sink could not write: say what was kept, then the error
+    except RuntimeFailure:  # an output could not be written: the summary says what was done before
         summary.stopped_by = "an output failed"
         raise
     finally:

@@ -83,6 +83,7 @@ def build_models(cache: Path) -> dict[str, Path]:
         "int8_frame": cache / "tiny_int8_frame.tflite",
         "bare": cache / "tiny_bare.tflite",
         "wrong": cache / "wrong_shape.tflite",
+        "softmax2": cache / "softmax2_bare.tflite",
     }
     paths["float"].write_bytes(embed_model_info(f32, model_info().to_dict()))
     paths["int8"].write_bytes(embed_model_info(i8, model_info().to_dict()))
@@ -90,6 +91,8 @@ def build_models(cache: Path) -> dict[str, Path]:
     paths["bare"].write_bytes(i8)
     wrong = _keras_model((SIZE, SIZE, 3), 7, "softmax")  # 7 outputs for 2 labels: not our classifier
     paths["wrong"].write_bytes(embed_model_info(_convert(wrong, cache, False), model_info().to_dict()))
+    two = _keras_model((SIZE, SIZE, 3), 2, "softmax")  # a two-class softmax, no metadata
+    paths["softmax2"].write_bytes(_convert(two, cache, False))
     done.write_text(json.dumps({k: str(v) for k, v in paths.items()}))
     return paths
 
