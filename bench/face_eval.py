@@ -19,6 +19,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from edge_runtime.build import RunConfig  # noqa: E402
+
 VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
 
 
@@ -32,10 +34,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=0, help="faces per class (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--frame", default="640x360")
-    ap.add_argument("--detect-width", type=int, default=320, help="as hs-run's --detect-width")
+    ap.add_argument("--detect-width", type=int, default=RunConfig.detect_width, help="as hs-run's --detect-width")
     ap.add_argument("--margin", type=float, default=None, help="override the model's crop margin")
     args = ap.parse_args()
 
+    from edge_runtime.decision import label_index
     from edge_runtime.detect import FaceDetector
     from edge_runtime.imageio import read_image
     from edge_runtime.model import ModelOptions, load_classifier
@@ -63,11 +66,11 @@ def main() -> None:
             hits = [b for b in det.full(frame, "RGB")
                     if x0 <= b[0] + b[2] / 2 <= x0 + s and y0 <= b[1] + b[3] / 2 <= y0 + s]
             y.append(label)
-            crop_pred.append(int(np.argmax(p_crop)) if clf.info.output != "sigmoid" else int(p_crop[1] >= clf.info.threshold))
+            crop_pred.append(label_index(p_crop, clf.info.threshold))
             if hits:
                 box = max(hits, key=lambda b: b[2] * b[3])
                 p = clf.classify(region_pixels(frame, box, clf.spec, "RGB")[None])[0]
-                pipe_pred.append(int(p[1] >= clf.info.threshold) if clf.info.output == "sigmoid" else int(np.argmax(p)))
+                pipe_pred.append(label_index(p, clf.info.threshold))
                 found.append(True)
             else:
                 pipe_pred.append(-1)

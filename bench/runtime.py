@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edge_runtime.bench_cli import invoke_latency, pipeline_fps  # noqa: E402
-from edge_runtime.model import PACKAGED_MODEL, load_classifier  # noqa: E402
+from edge_runtime.build import RunConfig  # noqa: E402
+from edge_runtime.model import PACKAGED_MODEL, ModelOptions, load_classifier  # noqa: E402
 from edge_runtime.preprocess import to_model_pixels  # noqa: E402
 
 VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
@@ -33,7 +35,7 @@ def first_result_and_rss(model: Path, video: Path) -> tuple[float, float]:
     """Seconds from process start to the first JSON line, and the process's peak RSS in MB."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source",
-                             str(video), "--json", "--headless"], cwd=REPO, stdout=subprocess.PIPE,
+                             str(video), "--json", "-", "--headless"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     proc.stdout.readline()
@@ -97,9 +99,10 @@ def main() -> int:
     bare50, bare90 = invoke_latency(clf, runs=300)
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     cold50, cold90 = invoke_latency(clf, runs=300, between=lambda: frame.copy())
-    face_fps, face_stats = pipeline_fps(args.model, str(args.video), "face", threads=args.threads)
-    frame_fps, frame_stats = pipeline_fps(args.model, str(args.video), "frame", threads=args.threads)
-    inf50 = frame_stats.percentiles("infer")[0]
+    run = RunConfig(model=str(args.model), source=str(args.video), threads=args.threads)
+    face_fps, face_stats = pipeline_fps(replace(run, model_options=ModelOptions(roi="face")))
+    frame_fps, frame_stats = pipeline_fps(replace(run, model_options=ModelOptions(roi="frame")))
+    inf50 = (frame_stats.percentiles("infer") or (float("nan"),))[0]
     inp = clf.runner.input
     lines = [
         f"model {args.model} ({'x'.join(map(str, inp.shape[1:]))} {inp.dtype}), {clf.backend}, "

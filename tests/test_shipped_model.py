@@ -28,9 +28,17 @@ def test_packaged_model_carries_its_preprocessing_and_card():
     assert PACKAGED_MODEL.stat().st_size < 1_000_000
 
 
-def test_packaged_model_is_declared_as_package_data():
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'edge_runtime = ["models/*.tflite", "models/*.json", "models/*.md"]' in text
+def test_packaged_models_are_inside_the_built_wheel(tmp_path):
+    """What a device installs: build the wheel and look inside it for the models and their card."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in ("happysad_int8.tflite", "happysad_int8.json", "happysad_neutral_int8.tflite", "MODEL_CARD.md"):
+        assert f"edge_runtime/models/{f}" in names
 
 
 def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
