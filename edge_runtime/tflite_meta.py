@@ -30,64 +30,105 @@ class FlatbufferError(ValueError):
     """The bytes are not a well-formed TFLite model."""
 
 
+class OutsideFile(FlatbufferError):
+    """An offset or length points past the end of the file: the file was cut short, or a byte changed."""
+
+
 class _Reader:
+    """Bounds-checked little-endian reads: a corrupt offset raises FlatbufferError instead of reading
+    outside the file (Python's negative indices would otherwise wrap around silently)."""
+
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
 
+    def need(self, pos: int, size: int, what: str = "data") -> None:
+        """Refuse a read of ``size`` bytes at ``pos`` that does not lie inside the file."""
+        if pos < 0 or size < 0 or pos + size > len(self.buf):
+            raise OutsideFile(f"{what} at byte {pos} (+{size}) lies outside the file ({len(self.buf)} bytes)")
+
+    def _unpack(self, fmt: str, pos: int) -> int:
+        self.need(pos, struct.calcsize(fmt))
+        return struct.unpack_from("<" + fmt, self.buf, pos)[0]
+
     def u8(self, pos: int) -> int:
-        return self.buf[pos]
+        return self._unpack("B", pos)
 
     def i8(self, pos: int) -> int:
-        return struct.unpack_from("<b", self.buf, pos)[0]
+        return self._unpack("b", pos)
 
     def u16(self, pos: int) -> int:
-        return struct.unpack_from("<H", self.buf, pos)[0]
+        return self._unpack("H", pos)
 
     def i32(self, pos: int) -> int:
-        return struct.unpack_from("<i", self.buf, pos)[0]
+        return self._unpack("i", pos)
 
     def u32(self, pos: int) -> int:
-        return struct.unpack_from("<I", self.buf, pos)[0]
+        return self._unpack("I", pos)
 
     def u64(self, pos: int) -> int:
-        return struct.unpack_from("<Q", self.buf, pos)[0]
+        return self._unpack("Q", pos)
+
+    def vtable(self, table: int) -> tuple[int, int, int]:
+        """(vtable position, vtable size, table size) of the table at ``table``, all checked."""
+        self.need(table, 4, "table")
+        vtable = table - self.i32(table)
+        self.need(vtable, 4, "vtable")
+        vt_size, obj_size = self.u16(vtable), self.u16(vtable + 2)
+        if vt_size < 4 or vt_size % 2 or obj_size < 4:
+            raise FlatbufferError(f"corrupt: vtable at byte {vtable} has size {vt_size}/{obj_size}")
+        self.need(vtable, vt_size, "vtable")
+        self.need(table, obj_size, "table")
+        return vtable, vt_size, obj_size
 
     def field(self, table: int, index: int) -> int | None:
         """Absolute position of field ``index`` of the table at ``table``, or None when absent."""
-        vtable = table - self.i32(table)
-        vt_size = self.u16(vtable)
+        vtable, vt_size, obj_size = self.vtable(table)
         slot = 4 + 2 * index
         if slot >= vt_size:
             return None
         off = self.u16(vtable + slot)
+        if off and off + 1 > obj_size:
+            raise FlatbufferError(f"corrupt: field {index} of the table at byte {table} lies outside it")
         return table + off if off else None
 
     def indirect(self, pos: int) -> int:
-        return pos + self.u32(pos)
+        target = pos + self.u32(pos)
+        self.need(target, 4, "offset target")
+        return target
 
     def table_field(self, table: int, index: int) -> int | None:
         pos = self.field(table, index)
         return None if pos is None else self.indirect(pos)
 
-    def vector(self, table: int, index: int) -> tuple[int, int]:
-        """(start of elements, length) of a vector field; (0, 0) when absent."""
+    def vector(self, table: int, index: int, elem_size: int = 1) -> tuple[int, int]:
+        """(start of elements, length) of a vector field; (0, 0) when absent. The elements are in the file."""
         pos = self.field(table, index)
         if pos is None:
             return 0, 0
         vec = self.indirect(pos)
-        return vec + 4, self.u32(vec)
+        n = self.u32(vec)
+        self.need(vec + 4, n * elem_size, f"vector of {n} elements")
+        return vec + 4, n
+
+    def ints(self, table: int, index: int) -> list[int]:
+        """An int32 vector field as a list; [] when absent."""
+        start, n = self.vector(table, index, 4)
+        return list(struct.unpack_from(f"<{n}i", self.buf, start)) if n else []
 
     def tables(self, table: int, index: int) -> list[int]:
-        start, n = self.vector(table, index)
+        start, n = self.vector(table, index, 4)
         return [self.indirect(start + 4 * i) for i in range(n)]
 
     def string(self, table: int, index: int) -> str | None:
+        pos = self.field(table, index)
+        if pos is None:
+            return None
         start, n = self.vector(table, index)
-        return None if n == 0 and start == 0 else self.buf[start:start + n].decode("utf-8", "replace")
+        return self.buf[start:start + n].decode("utf-8", "replace")
 
     def scalar(self, table: int, index: int, fmt: str, default: int) -> int:
         pos = self.field(table, index)
-        return default if pos is None else struct.unpack_from("<" + fmt, self.buf, pos)[0]
+        return default if pos is None else self._unpack(fmt, pos)
 
 
 @dataclass(frozen=True)
@@ -135,23 +176,38 @@ def _buffer_bytes(r: _Reader, buffer_table: int) -> bytes:
     offset = r.scalar(buffer_table, 1, "Q", 0)
     size = r.scalar(buffer_table, 2, "Q", 0)
     if offset > 1 and size:
+        r.need(offset, size, "buffer data")
         return bytes(r.buf[offset:offset + size])
     return b""
 
 
 def _tensor(r: _Reader, t: int) -> TensorDesc:
-    start, n = r.vector(t, 0)
-    shape = tuple(r.i32(start + 4 * i) for i in range(n))
-    sig_start, sig_n = r.vector(t, 7)
-    if sig_n == n and sig_n:
-        shape = tuple(r.i32(sig_start + 4 * i) for i in range(sig_n))  # -1 marks a dynamic dimension
+    shape = tuple(r.ints(t, 0))
+    signature = tuple(r.ints(t, 7))
+    if signature and len(signature) == len(shape):
+        shape = signature  # -1 marks a dynamic dimension
     return TensorDesc(name=r.string(t, 3) or "", shape=shape, type_code=r.scalar(t, 1, "b", 0))
+
+
+def _io_tensors(r: _Reader, tensors: list[int], indices: list[int], what: str) -> tuple[TensorDesc, ...]:
+    """The subgraph's input or output tensors; an index outside the tensor list is corruption."""
+    for i in indices:
+        if not 0 <= i < len(tensors):
+            raise FlatbufferError(f"corrupt: subgraph {what} names tensor {i} of {len(tensors)}")
+    return tuple(_tensor(r, tensors[i]) for i in indices)
+
+
+def check_header(buf: bytes) -> None:
+    """Say plainly what an empty, garbage or cut-short file is, before any offset is followed."""
+    if not buf:
+        raise FlatbufferError("the file is empty (0 bytes)")
+    if len(buf) < 8 or buf[4:8] != FILE_IDENTIFIER:
+        raise FlatbufferError(f"no TFL3 identifier at byte 4 (a {len(buf)}-byte file starting {buf[:8]!r})")
 
 
 def parse(buf: bytes) -> FlatModel:
     """Parse the parts of a TFLite flatbuffer the runtime and the converter's report need."""
-    if len(buf) < 8 or buf[4:8] != FILE_IDENTIFIER:
-        raise FlatbufferError("not a TFLite model (no TFL3 identifier)")
+    check_header(buf)
     r = _Reader(buf)
     try:
         root = r.indirect(0)
@@ -172,10 +228,8 @@ def parse(buf: bytes) -> FlatModel:
             raise FlatbufferError("model has no subgraph")
         sg = subgraphs[0]
         tensors = r.tables(sg, 0)
-        ins_start, n_in = r.vector(sg, 1)
-        outs_start, n_out = r.vector(sg, 2)
-        inputs = tuple(_tensor(r, tensors[r.i32(ins_start + 4 * i)]) for i in range(n_in))
-        outputs = tuple(_tensor(r, tensors[r.i32(outs_start + 4 * i)]) for i in range(n_out))
+        inputs = _io_tensors(r, tensors, r.ints(sg, 1), "input")
+        outputs = _io_tensors(r, tensors, r.ints(sg, 2), "output")
         version = r.scalar(root, 0, "I", 0)
     except (struct.error, IndexError) as exc:
         raise FlatbufferError(f"truncated or corrupt TFLite model ({exc})") from exc
