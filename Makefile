@@ -43,7 +43,7 @@ test: $(STAMP) $(TFLRT)/.installed
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not distributed"
 
 # Rebuild the shipped model from FER-2013 folders (see edge_runtime/models/MODEL_CARD.md); CPU is enough.
 FER ?= ../shared/data/fer2013

@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,9 +68,9 @@ def test_resume_continues_from_the_last_checkpoint(tiny_data, tmp_path):
 
 
 def test_three_classes_and_a_given_validation_folder(tmp_path):
-    from train.synthetic import write_dataset
-
     import cv2
+
+    from train.synthetic import write_dataset
 
     rng = np.random.default_rng(0)
     for folder, n in (("d", 10), ("v", 4)):
@@ -88,9 +89,7 @@ def test_three_classes_and_a_given_validation_folder(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "/nonexistent/folder"], "not found"),
-    (["--channels", "2"], "channels"),
     (["--classes", "happy,angry"], "angry"),
-    (["--arch", "vgg"], "unknown arch"),
     (["--resume"], "no checkpoint"),
 ])
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny_data, tmp_path, args, message):
@@ -100,6 +99,41 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny_data, tmp_path, arg
     err = res.stderr.strip().splitlines()
     assert err[-1].startswith("hs-train: error:") and message in err[-1]
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("option, value, choices", [
+    ("--channels", "2", "'1', '3'"),
+    ("--arch", "vgg", "'origin', 'compact'"),
+    ("--lr-schedule", "step", "'constant', 'cosine'"),
+    ("--roi", "body", "'face', 'frame'"),
+    ("--distribute", "tpu", "'none', 'mirrored', 'multiworker'"),
+    ("--class-weight", "balanced", "'auto', 'none'"),
+])
+def test_choices_are_checked_by_the_command_line_before_any_work(tmp_path, option, value, choices):
+    res = runner.invoke(app, ["--data", "/nonexistent", "--out", str(tmp_path / "o"), option, value])
+    assert res.exit_code == 2
+    err = _unboxed(res.stderr)
+    assert f"Invalid value for '{option}'" in err and choices in err
+    assert "Traceback" not in res.output and not (tmp_path / "o").exists()
+
+
+def _unboxed(text: str) -> str:
+    """Rich's boxed, wrapped help and errors as one line of words."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
+
+
+def test_help_lists_choices_and_shows_defaults():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    text = _unboxed(res.output)
+    for shown in ("<1|3>", "<origin|compact>", "<constant|cosine>", "<face|frame>", "multiworker", "<auto|none>",
+                  "[default: 256]", "[default: origin]", "--version", "--overwrite"):
+        assert shown in text, shown
+
+
+def test_version():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.startswith("hs-train ")
 
 
 def _fer_csv(path, rows_per=(6, 2, 2)):

@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
+from train.config import TrainConfig
 from train.data import DataError, scan, stratified_split
 from train.trainer import prepare_splits
-from train.config import TrainConfig
 
 
 def _write(path: Path, value: int, size: int = 20) -> None:
@@ -108,7 +108,7 @@ def test_byte_identical_copies_never_cross_splits(tmp_path):
     data.mkdir()
     shutil.move(tmp_path / "happy", data / "happy")
     shutil.move(tmp_path / "sad", data / "sad")
-    splits, classes, reports = prepare_splits(TrainConfig(data=str(data), out="x", val_data=str(tmp_path / "val")))
+    splits, _, reports = prepare_splits(TrainConfig(data=str(data), out="x", val_data=str(tmp_path / "val")))
     train_hashes = {s.sha1 for s in splits["train"]}
     assert not train_hashes & {s.sha1 for s in splits["val"]}
     assert reports["removed_from_train_as_copies_of_eval_images"] == 2
@@ -120,6 +120,8 @@ def test_the_origin_take_skip_split_leaks_and_ours_does_not():
     seen during evaluation were partly trained on. Our split is made once, on file hashes."""
     import tensorflow as tf
 
+    from train.data import Sample
+
     tf.random.set_seed(0)
     ds = tf.data.Dataset.range(100).shuffle(100)
     train, test = ds.take(70), ds.skip(70)
@@ -127,11 +129,50 @@ def test_the_origin_take_skip_split_leaks_and_ours_does_not():
     seen_in_testing = {int(x) for x in test}
     assert seen_in_training & seen_in_testing, "take/skip over a reshuffling dataset leaks"
 
+    samples = [Sample(path=str(i), label=i % 2, sha1=f"{i:040x}") for i in range(100)]
+    ours = stratified_split(samples, {"test": 0.3}, seed=0)
+    ours_train = tf.data.Dataset.from_tensor_slices([int(s.path) for s in ours["train"]]).shuffle(100)
+    ours_test = tf.data.Dataset.from_tensor_slices([int(s.path) for s in ours["test"]]).shuffle(100)
+    trained_on = {int(x) for _ in range(3) for x in ours_train}  # three reshuffled epochs
+    tested_on = {int(x) for _ in range(3) for x in ours_test}
+    assert len(tested_on) == 30 and len(trained_on) == 70
+    assert not trained_on & tested_on, "our split is made once, so no epoch can leak a test image into training"
+    assert trained_on | tested_on == set(range(100))
+
+
+def _pipeline_inputs(tiny_data, spec_size=24):
+    from edge_runtime.spec import PreprocessSpec
+
+    samples, _ = scan(tiny_data)
+    return samples, PreprocessSpec.for_size(spec_size, 3)
+
+
+def test_a_file_unreadable_after_the_scan_is_skipped_and_counted_not_a_black_image(tiny_data, tmp_path):
+    from train.pipeline import SkippedFiles, make_dataset
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    samples, spec = _pipeline_inputs(data)
+    gone, garbled = samples[0], samples[-1]
+    Path(gone.path).unlink()  # deleted after the splits were made
+    Path(garbled.path).write_bytes(b"not an image any more")
+    skipped = SkippedFiles()
+    ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, 8, skipped=skipped)
+    for _ in range(2):  # two epochs: each file is counted once
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    assert len(y) == len(samples) - 2
+    assert not (x.reshape(len(x), -1).max(axis=1) == 0).any(), "no black stand-in image is yielded"
+    assert list(y) == [s.label for s in samples[1:-1]]
+    assert skipped.files == {gone.path: "unreadable", garbled.path: "not_an_image"}
+    assert skipped.by_reason() == {"unreadable": 1, "not_an_image": 1}
+
 
 def test_jpeg_with_data_after_its_end_marker_is_not_called_truncated():
     from edge_runtime.imageio import decode_bytes
 
     ok, jpg = cv2.imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))
+    assert ok
     data = jpg.tobytes()
     img, reason = decode_bytes(data + b"SEFT" * 200)  # Samsung-style trailer
     assert reason is None and img.shape == (32, 32, 3)

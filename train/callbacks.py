@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import keras
 
 from edge_runtime.atomic import atomic_path, write_json
+from edge_runtime.errors import first_line
 
 STATE = "state.json"
 LAST = "last.keras"
 BEST = "best.weights.h5"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that exists but cannot be read back (cut short by a crash or a full disk)."""
+
+
+def corrupt(path: Path, exc: BaseException | None = None) -> CheckpointError:
+    why = f" ({first_line(exc)})" if exc is not None else ""
+    return CheckpointError(f"{path} is corrupt or truncated{why}; start again with --overwrite")
+
+
+def load_checkpoint_model(path: Path) -> keras.Model:
+    """The model and optimizer of ``last.keras``; a damaged file is named as such, not 'File not found'
+    (Keras says that for any file that is not a complete zip)."""
+    if not zipfile.is_zipfile(path):
+        raise corrupt(path)
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise corrupt(path, exc) from exc
 
 
 class RunState(keras.callbacks.Callback):
@@ -37,7 +59,13 @@ class RunState(keras.callbacks.Callback):
         path = Path(ckpt_dir) / STATE
         if not path.is_file() or not (Path(ckpt_dir) / LAST).is_file():
             return None
-        return json.loads(path.read_text())
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise corrupt(path, exc) from exc
+        if not isinstance(state, dict) or not {"epoch", "best", "best_epoch", "wait", "history"} <= state.keys():
+            raise corrupt(path)
+        return state
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -66,5 +94,8 @@ class RunState(keras.callbacks.Callback):
         """Load the best epoch's weights; returns that epoch (0-based), or -1 if none was saved."""
         best = self.dir / BEST
         if self.state["best_epoch"] >= 0 and best.is_file() and self.state["best_epoch"] != self.state["epoch"]:
-            self.model.load_weights(best)
+            try:
+                self.model.load_weights(best)
+            except (OSError, ValueError, KeyError) as exc:
+                raise corrupt(best, exc) from exc
         return int(self.state["best_epoch"])

@@ -2,97 +2,186 @@
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
+
+from edge_runtime import clikit
+from edge_runtime.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    EXIT_WRITE_FAILED,
+    RuntimeFailure,
+    first_line,
+)
+
+from .config import Arch, Channels, ClassWeight, Distribute, LrSchedule, Roi, TrainConfig, defaults
+from .tfenv import quiet_tensorflow
+
+PROG = "hs-train"
+TRAIN_EXTRA = 'pip install "happysad-edge[train]"'
+TRAIN_MODULES = ("tensorflow", "keras", "matplotlib")  # what the [train] extra adds to a runtime install
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+D = defaults()  # the one place option defaults come from
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"hs-train: error: {message}", err=True)
-    raise typer.Exit(2)
-
-
 @app.command()
 def main_command(
-    data: Annotated[Path, typer.Option(help="Folder of class subfolders (happy/, sad/, ...).")] = Path("data"),
-    out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/latest"),
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
-    seed: Annotated[int, typer.Option(help="Same seed, same splits and same result.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 32,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    lr_schedule: Annotated[str, typer.Option(help="constant or cosine")] = "constant",
-    image_size: Annotated[int, typer.Option(min=8, help="Square input side in pixels.")] = 256,
-    channels: Annotated[int, typer.Option(help="3 for RGB, 1 for grey.")] = 3,
-    arch: Annotated[str, typer.Option(help="origin (the documents' CNN) or compact.")] = "origin",
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.0,
-    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW decoupled weight decay.")] = 0.0,
-    augment: Annotated[bool, typer.Option(help="Flip, rotation, zoom, brightness, contrast.")] = True,
-    augment_strength: Annotated[float, typer.Option(min=0.0)] = 1.0,
-    class_weight: Annotated[str, typer.Option(help="auto (balanced if classes differ) or none")] = "auto",
-    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = 5,
-    classes: Annotated[Optional[str], typer.Option(help="Comma-separated subset of class folders.")] = None,
-    val_data: Annotated[Optional[Path], typer.Option(help="Validation folder instead of a split.")] = None,
-    test_data: Annotated[Optional[Path], typer.Option(help="Test folder instead of a split.")] = None,
-    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
-    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.1,
-    roi: Annotated[str, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = "face",
-    margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Face box growth per side.")] = 0.15,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
-    uncertain_band: Annotated[float, typer.Option(min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this.")] = 0.0,
-    distribute: Annotated[str, typer.Option(help="none, mirrored or multiworker (TF_CONFIG).")] = "none",
-    cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = False,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
+    data: Annotated[Path, typer.Option(help="Folder of class subfolders (happy/, sad/, ...), or the FER-2013 CSV.")
+                    ] = Path(D.data),
+    out: Annotated[Path, typer.Option(help="Run folder to write (an existing run needs --resume or --overwrite).")
+                   ] = Path(D.out),
+    epochs: Annotated[int, typer.Option(min=1)] = D.epochs,
+    seed: Annotated[int, typer.Option(help="Same seed, same splits and same result.")] = D.seed,
+    batch_size: Annotated[int, typer.Option(min=1)] = D.batch_size,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = D.learning_rate,
+    lr_schedule: Annotated[LrSchedule, typer.Option(help="Learning rate over the epochs.")
+                           ] = D.lr_schedule,
+    image_size: Annotated[int, typer.Option(min=8, help="Square input side in pixels.")] = D.image_size,
+    channels: Annotated[Channels, typer.Option(help="3 for RGB, 1 for grey.")] = D.channels,
+    arch: Annotated[Arch, typer.Option(help="origin (the documents' CNN) or compact.")] = D.arch,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = D.dropout,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW decoupled weight decay.")] = D.weight_decay,
+    augment: Annotated[bool, typer.Option(help="Flip, rotation, zoom, brightness, contrast.")] = D.augment,
+    augment_strength: Annotated[float, typer.Option(min=0.0)] = D.augment_strength,
+    class_weight: Annotated[ClassWeight, typer.Option(help="auto: balanced when classes differ in size.")
+                            ] = D.class_weight,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = D.patience,
+    classes: Annotated[str | None, typer.Option(help="Comma-separated subset of class folders.")] = None,
+    val_data: Annotated[Path | None, typer.Option(help="Validation folder instead of a split.")] = None,
+    test_data: Annotated[Path | None, typer.Option(help="Test folder instead of a split.")] = None,
+    val_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = D.val_fraction,
+    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = D.test_fraction,
+    roi: Annotated[Roi, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = D.roi,
+    margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Face box growth per side.")] = D.margin,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = D.threshold,
+    uncertain_band: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this.")
+    ] = D.uncertain_band,
+    distribute: Annotated[Distribute, typer.Option(help="multiworker reads the cluster from TF_CONFIG.")
+                          ] = D.distribute,
+    cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = D.cache,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = D.resume,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the run in --out; the old one is kept until the new one completes.")] = False,
     quiet: Annotated[bool, typer.Option(help="One line per epoch instead of a progress bar.")] = False,
+    version: Annotated[bool | None, typer.Option(
+        "--version", callback=clikit.version_callback(PROG), is_eager=True, help="Show the version and exit.")
+    ] = None,
 ) -> None:
     """Train, evaluate every split, and write model, SavedModel, metrics, plots and reports to OUT."""
+    options = dict(locals())
+    _require_train_extra()
+    quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if channels not in (1, 3):
-        _fail("--channels must be 1 or 3")
-    if str(data).lower().endswith(".csv"):
-        from .fer_csv import import_csv
+    cfg = TrainConfig.from_options({**options, "verbose": 2 if quiet or not sys.stdout.isatty() else 1})
+    with clikit.sigterm_raises():
+        metrics = _guarded(cfg, overwrite)
+    _print_summary(metrics, out)
 
-        csv_dir = out / "fer2013_from_csv"
-        try:
-            wanted = tuple(c.strip() for c in classes.split(",")) if classes else ("happy", "sad")
-            import_csv(data, csv_dir, wanted)
-        except (OSError, ValueError) as exc:
-            _fail(str(exc))
-        data, val_data, test_data = csv_dir / "train", val_data or csv_dir / "val", test_data or csv_dir / "test"
-        if not test_data.is_dir():
-            test_data = None
-    from .config import TrainConfig
-    from .data import DataError
-    from .trainer import train
 
-    cfg = TrainConfig(data=str(data), out=str(out), epochs=epochs, seed=seed, batch_size=batch_size,
-                      learning_rate=learning_rate, lr_schedule=lr_schedule, image_size=image_size,
-                      channels=channels, arch=arch, dropout=dropout, weight_decay=weight_decay, augment=augment,
-                      augment_strength=augment_strength, class_weight=class_weight, patience=patience,
-                      classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
-                      val_data=str(val_data) if val_data else None, test_data=str(test_data) if test_data else None,
-                      val_fraction=val_fraction, test_fraction=test_fraction, roi=roi, margin=margin,
-                      threshold=threshold, uncertain_band=uncertain_band, distribute=distribute, cache=cache, resume=resume,
-                      verbose=2 if quiet or not sys.stdout.isatty() else 1)
+def _require_train_extra() -> None:
+    """A runtime-only install has no TensorFlow: say which extra to install instead of an ImportError."""
+    missing = [name for name in TRAIN_MODULES if not _importable(name)]
+    if missing:
+        clikit.fail(PROG, f"training needs {', '.join(missing)}, not installed: {TRAIN_EXTRA}", EXIT_USAGE)
+
+
+def _importable(name: str) -> bool:
     try:
-        metrics = train(cfg)
-    except (DataError, ValueError, OSError) as exc:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package that fails to import, or a module set to None
+        return False
+
+
+def _guarded(cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
+    """Run the job with the exit-code policy: every way out is one stderr line and a documented code."""
+    from .outdir import is_run_folder
+
+    replacing_a_run = overwrite and is_run_folder(cfg.run_dir)
+    try:
+        return _run(cfg, overwrite)
+    except KeyboardInterrupt as exc:
+        clikit.say(PROG, _interrupted_message(exc, replacing_a_run))
+        raise typer.Exit(clikit.interrupted_code(exc)) from None
+    except Exception as exc:
+        known = _known_failure(exc)
+        if known is None:  # a bug: one line (HS_DEBUG=1 for the traceback)
+            clikit.report_bug(PROG, exc)
+            raise typer.Exit(EXIT_CHECK_FAILED) from None
         if os.environ.get("HS_DEBUG"):
             raise
-        _fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
-    except KeyboardInterrupt:
-        typer.echo("hs-train: interrupted; resume with --resume (checkpoints are complete files)", err=True)
-        raise typer.Exit(130)
+        code, message = known
+        clikit.fail(PROG, message, code)
+        raise  # not reached: fail() exits
+
+
+def _known_failure(exc: Exception) -> tuple[int, str] | None:
+    """(exit code, one line) for a failure the user can act on; None for an internal error."""
+    if isinstance(exc, RuntimeFailure):
+        return exc.exit_code, first_line(exc)
+    if isinstance(exc, OSError):
+        return (EXIT_WRITE_FAILED if exc.errno in DISK_ERRORS else EXIT_USAGE), first_line(exc)
+    if isinstance(exc, ValueError):  # DataError, OutDirError, CheckpointError, RunDirError, bad settings
+        return EXIT_USAGE, first_line(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        return EXIT_USAGE, f"{first_line(exc)}: {TRAIN_EXTRA}"
+    return None
+
+
+def _run(cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
+    """Check --out, set an old run aside when replacing it, import a FER CSV, train."""
+    from .distribute import writes_run_folder
+    from .outdir import check_out_dir, replacing
+
+    out = cfg.run_dir
+    writer = writes_run_folder(cfg.distribute)  # a multiworker non-chief writes nothing, so checks nothing
+    if writer:
+        check_out_dir(out, resume=cfg.resume, overwrite=overwrite)
+    with replacing(out, enabled=overwrite and writer):
+        if cfg.data.lower().endswith(".csv"):
+            cfg = _import_fer_csv(cfg)
+        from .trainer import train
+
+        return train(cfg)
+
+
+def _import_fer_csv(cfg: TrainConfig) -> TrainConfig:
+    """FER-2013's CSV becomes class folders inside the run; its Usage column gives the val and test splits."""
+    from dataclasses import replace
+
+    from .fer_csv import import_csv
+
+    csv_dir = cfg.run_dir / "fer2013_from_csv"
+    import_csv(cfg.data, csv_dir, tuple(cfg.classes or ("happy", "sad")))
+    test = cfg.test_data or (str(csv_dir / "test") if (csv_dir / "test").is_dir() else None)
+    return replace(cfg, data=str(csv_dir / "train"), val_data=cfg.val_data or str(csv_dir / "val"), test_data=test)
+
+
+def _interrupted_message(exc: KeyboardInterrupt, replacing_a_run: bool) -> str:
+    what = "terminated (SIGTERM)" if clikit.interrupted_code(exc) == EXIT_SIGTERM else "interrupted"
+    if replacing_a_run:
+        return f"{what}; the previous run was put back unchanged and the new one removed"
+    return f"{what}; resume with --resume (checkpoints are complete files)"
+
+
+def _print_summary(metrics: dict[str, Any], out: Path) -> None:
     for name, m in metrics["splits"].items():
         auc = f"{m['roc_auc']:.3f}" if m["roc_auc"] is not None else "n/a"
         typer.echo(f"{name:>5}: n={m['n']:5d}  accuracy {m['accuracy']:.3f}  balanced {m['balanced_accuracy']:.3f}"
                    f"  ROC AUC {auc}")
+    if metrics.get("skipped_during_training"):
+        typer.echo(f"skipped {metrics['skipped_during_training']} file(s) unreadable during training "
+                   "(see data_report.json)")
     typer.echo(f"run folder: {out}  ({metrics['seconds_per_epoch']} s/epoch, best epoch {metrics['best_epoch']})")
 
 

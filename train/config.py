@@ -1,40 +1,78 @@
-"""Every setting of a training run in one dataclass, saved as config.json for exact reproduction."""
+"""Every setting of a training run in one dataclass, saved as config.json for exact reproduction.
+
+The dataclass is the one source of each setting's default: ``hs-train`` takes its option defaults from
+it and builds it from its parameters by field name (``from_options``), so no option is written twice.
+The choices of the enumerated settings are the Enums below (the CLI shows and checks them).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum, IntEnum, StrEnum
+from pathlib import Path, PurePath
 from typing import Any
+
+
+class Arch(StrEnum):
+    origin = "origin"  # the origin documents' CNN
+    compact = "compact"  # small, batch-normalised, for 48-96 px grey faces
+
+
+class LrSchedule(StrEnum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+class Roi(StrEnum):
+    face = "face"  # the device cuts a face box with its detector
+    frame = "frame"  # the device feeds the whole frame
+
+
+class Distribute(StrEnum):
+    none = "none"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
+class ClassWeight(StrEnum):
+    auto = "auto"  # balanced when classes differ in size
+    none = "none"
+
+
+class Channels(IntEnum):
+    grey = 1
+    rgb = 3
 
 
 @dataclass
 class TrainConfig:
-    data: str
-    out: str
+    data: str = "data"
+    out: str = "runs/latest"
     epochs: int = 10
     seed: int = 0
     batch_size: int = 32
     learning_rate: float = 1e-3
-    lr_schedule: str = "constant"  # constant | cosine
+    lr_schedule: str = LrSchedule.constant.value
     image_size: int = 256
-    channels: int = 3
-    arch: str = "origin"
+    channels: int = Channels.rgb.value
+    arch: str = Arch.origin.value
     dropout: float = 0.0
     weight_decay: float = 0.0
     augment: bool = True
     augment_strength: float = 1.0
-    class_weight: str = "auto"  # auto (balanced when classes differ in size) | none
+    class_weight: str = ClassWeight.auto.value
     patience: int = 5
     classes: list[str] | None = None
     val_data: str | None = None
     test_data: str | None = None
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    roi: str = "face"  # how the device should cut regions for this model: face | frame
+    roi: str = Roi.face.value
     margin: float = 0.15
     threshold: float = 0.5
     uncertain_band: float = 0.0
-    distribute: str = "none"
+    distribute: str = Distribute.none.value
     cache: bool = False
     resume: bool = False
     deterministic: bool = True
@@ -47,3 +85,25 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
+        """The config of the options named like its fields (others, e.g. ``quiet``, are ignored), with
+        Enum members, paths and comma-separated class lists turned into config.json's plain values."""
+        return cls(**{f.name: plain_value(f.name, options[f.name]) for f in fields(cls) if f.name in options})
+
+
+def defaults() -> TrainConfig:
+    """Every field at its default: where ``hs-train`` takes its option defaults from."""
+    return TrainConfig()
+
+
+def plain_value(name: str, value: Any) -> Any:
+    """A CLI value as config.json stores it: Enum -> its value, path -> str, "a, b" classes -> [a, b]."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, PurePath):
+        return str(value)
+    if name == "classes" and isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()] or None
+    return value

@@ -135,7 +135,7 @@ def stratified_split(samples: list[Sample], fractions: dict[str, float], seed: i
         idx = rng.permutation(len(group))
         start = 0
         for name, frac in fractions.items():
-            n = int(round(frac * len(group)))
+            n = round(frac * len(group))
             if frac > 0 and len(group) >= 3:
                 n = max(n, 1)
             out[name] += [group[i] for i in idx[start:start + n]]

@@ -7,9 +7,11 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .callbacks import RunState
+from .metrics import output_labels
 
 
 def _per_example_loss(y, p, num_classes: int):
@@ -18,14 +20,20 @@ def _per_example_loss(y, p, num_classes: int):
     return keras.losses.sparse_categorical_crossentropy(y, p)
 
 
-def _correct(y, p, num_classes: int):
-    pred = tf.cast(p[:, 0] >= 0.5, tf.int64) if num_classes == 2 else tf.argmax(p, axis=1)
+def _correct(y, p, num_classes: int, threshold: float):
+    """How many predictions are right, by the same decision rule (and threshold) as the device's."""
+
+    def labels(out: np.ndarray) -> np.ndarray:
+        return output_labels(out, num_classes, threshold)
+
+    pred = tf.numpy_function(labels, [tf.stop_gradient(p)], tf.int64, stateful=False)
     return tf.reduce_sum(tf.cast(tf.equal(pred, tf.cast(y, tf.int64)), tf.float32))
 
 
 def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_ds: tf.data.Dataset,
                     val_ds: tf.data.Dataset, epochs: int, initial_epoch: int, global_batch: int, num_classes: int,
-                    class_weight: dict[int, float] | None, state: RunState, verbose: int = 1) -> None:
+                    class_weight: dict[int, float] | None, state: RunState, threshold: float,
+                    verbose: int = 1) -> None:
     """Train ``model`` (built and compiled in ``strategy.scope()``) and report each epoch to ``state``."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -43,11 +51,11 @@ def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss * global_batch, _correct(y, p, num_classes), tf.cast(tf.shape(y)[0], tf.float32)
+        return loss * global_batch, _correct(y, p, num_classes, threshold), tf.cast(tf.shape(y)[0], tf.float32)
 
     def eval_step(x, y):
         p = model(x, training=False)
-        return tf.reduce_sum(_per_example_loss(y, p, num_classes)), _correct(y, p, num_classes), tf.cast(
+        return tf.reduce_sum(_per_example_loss(y, p, num_classes)), _correct(y, p, num_classes, threshold), tf.cast(
             tf.shape(y)[0], tf.float32)
 
     @tf.function

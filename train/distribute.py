@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from .config import Distribute
 
-STRATEGIES = ("none", "mirrored", "multiworker")
+if TYPE_CHECKING:  # TensorFlow is imported where a strategy is made, so ``is_chief`` needs none
+    import tensorflow as tf
+
+STRATEGIES = tuple(d.value for d in Distribute)
 
 
 def split_cpu(n: int) -> None:
@@ -15,6 +19,8 @@ def split_cpu(n: int) -> None:
 
     Must run before TensorFlow initialises its devices; later calls are ignored.
     """
+    import tensorflow as tf
+
     cpus = tf.config.list_physical_devices("CPU")
     try:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
@@ -25,6 +31,8 @@ def split_cpu(n: int) -> None:
 def make_strategy(kind: str) -> tf.distribute.Strategy:
     """``mirrored``: MirroredStrategy over local GPUs (else the logical CPUs); ``multiworker``: one replica
     group per machine in ``TF_CONFIG``, collective all-reduce between them."""
+    import tensorflow as tf
+
     if kind not in STRATEGIES:
         raise ValueError(f"--distribute must be one of {', '.join(STRATEGIES)}")
     n = int(os.environ.get("HS_LOGICAL_CPUS", "0") or 0)
@@ -39,17 +47,27 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
                                               cross_device_ops=tf.distribute.ReductionToOneDevice())
     if "TF_CONFIG" not in os.environ:
         raise ValueError("--distribute multiworker needs TF_CONFIG describing the cluster and this worker")
-    try:
-        json.loads(os.environ["TF_CONFIG"])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+    tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def tf_config() -> dict:
+    """The cluster description in ``TF_CONFIG`` ({} when unset); a clear ValueError when it is not JSON."""
+    try:
+        return json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from exc
+
+
 def is_chief() -> bool:
-    """Only the chief (worker 0, or a single machine) writes the run folder's final files."""
-    cfg = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    """Only the chief (worker 0, or a single machine) writes the run folder's files."""
+    cfg = tf_config()
     task = cfg.get("task", {})
-    return task.get("type", "worker") in ("chief",) or (task.get("type", "worker") == "worker"
-                                                         and int(task.get("index", 0)) == 0
-                                                         and "chief" not in cfg.get("cluster", {}))
+    kind = task.get("type", "worker")
+    return kind == "chief" or (kind == "worker" and int(task.get("index", 0)) == 0
+                               and "chief" not in cfg.get("cluster", {}))
+
+
+def writes_run_folder(kind: str) -> bool:
+    """Whether this process writes the run folder: always, except a non-chief worker of a multiworker run."""
+    return kind != Distribute.multiworker.value or is_chief()

@@ -1,7 +1,8 @@
 """Cut training faces out of whole pictures with the device's own detector and crop rule.
 
 A face-mode model then learns from exactly the crops ``hs-run`` will hand it: same Haar cascade, same
-square box, same margin. Pictures with no face are skipped and counted; with several, the largest is kept.
+square box, same margin. Pictures with no face (or a crop OpenCV cannot encode) are skipped and counted; with
+several faces, the largest is kept.
 
     python -m train.facecrop --src photos/ --out faces/ --margin 0.15
 """
@@ -13,11 +14,20 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge_runtime.atomic import write_bytes
 from edge_runtime.detect import FaceDetector
 from edge_runtime.imageio import is_image_name, read_image
 from edge_runtime.preprocess import crop, square_box
+
+
+def encode_png(image: np.ndarray) -> bytes | None:
+    """PNG bytes of a BGR or grey image, or None where OpenCV refuses it (it returns a flag, not an error)."""
+    if image.size == 0:
+        return None
+    ok, buf = cv2.imencode(".png", image)
+    return buf.tobytes() if ok else None
 
 
 def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_width: int = 640) -> Counter:
@@ -36,8 +46,11 @@ def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_w
             continue
         h, w = rgb.shape[:2]
         face = crop(rgb, square_box(max(boxes, key=lambda b: b[2] * b[3]), margin, w, h))
-        ok, png = cv2.imencode(".png", cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
-        write_bytes(dst / path.relative_to(src).with_suffix(".png"), png.tobytes())
+        png = encode_png(cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+        if png is None:  # e.g. an empty crop: skipped and counted like an unreadable picture
+            counts["skipped_encode_failed"] += 1
+            continue
+        write_bytes(dst / path.relative_to(src).with_suffix(".png"), png)
         counts["cropped"] += 1
     return counts
 

@@ -10,16 +10,18 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge_runtime.atomic import write_bytes
+
+from .facecrop import encode_png
 
 EMOTIONS = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
 USAGE_SPLIT = {"training": "train", "publictest": "val", "privatetest": "test"}
 
 
-def import_csv(csv_path: str | Path, out_dir: str | Path, classes: tuple[str, ...] = ("happy", "sad")) -> dict[str, Counter]:
+def import_csv(csv_path: str | Path, out_dir: str | Path, classes: tuple[str, ...] = ("happy", "sad")
+               ) -> dict[str, Counter]:
     """Write 48x48 grey PNGs to ``out_dir/<split>/<class>/``; returns counts per split and class.
 
     Rows with a malformed pixel string are skipped and counted under ``bad_rows``.
@@ -48,8 +50,10 @@ def import_csv(csv_path: str | Path, out_dir: str | Path, classes: tuple[str, ..
                 continue
             if label not in classes:
                 continue
-            ok, png = cv2.imencode(".png", px.reshape(48, 48))
-            write_bytes(out_dir / split / label / f"fer{i:05d}.png", png.tobytes())
+            png = encode_png(px.reshape(48, 48))
+            if png is None:  # a 48x48 grey PNG always encodes; failing means OpenCV lacks PNG support
+                raise ValueError(f"OpenCV could not encode row {i + 1} of {csv_path} as PNG")
+            write_bytes(out_dir / split / label / f"fer{i:05d}.png", png)
             counts.setdefault(split, Counter())[label] += 1
     if not counts.get("train"):
         raise ValueError(f"{csv_path} has no Training rows of classes {', '.join(classes)}")

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.decision import label_indices
+
 
 def to_probabilities(out: np.ndarray, num_classes: int) -> np.ndarray:
     """Model output -> [N, num_classes] probabilities (a sigmoid unit is P(class 1))."""
@@ -15,10 +17,9 @@ def to_probabilities(out: np.ndarray, num_classes: int) -> np.ndarray:
     return out
 
 
-def predict_labels(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    if probs.shape[1] == 2:
-        return (probs[:, 1] >= threshold).astype(np.int64)
-    return probs.argmax(axis=1)
+def output_labels(out: np.ndarray, num_classes: int, threshold: float) -> np.ndarray:
+    """Raw model output -> label indices by the one decision rule (edge_runtime.decision)."""
+    return label_indices(to_probabilities(out, num_classes), threshold)
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
@@ -51,7 +52,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[s
     """Accuracy, balanced accuracy, per-class precision/recall/F1, ROC AUC and the confusion matrix."""
     y_true = np.asarray(y_true, dtype=np.int64)
     k = len(labels)
-    y_pred = predict_labels(probs, threshold)
+    y_pred = label_indices(probs, threshold)
     cm = confusion(y_true, y_pred, k)
     per_class: dict[str, dict[str, float | int]] = {}
     recalls = []
@@ -72,7 +73,7 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[s
         aucs = [a for a in aucs if a is not None]
         auc = float(np.mean(aucs)) if aucs else None
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else 0.0,
         "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
         "roc_auc": auc,

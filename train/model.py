@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-ARCHS = ("origin", "compact")
+from .config import Arch
+
+ARCHS = tuple(a.value for a in Arch)
 
 
 def _head(x, num_classes: int):

@@ -6,6 +6,7 @@ Decoding and resizing call the device runtime's own functions (``edge_runtime.im
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,12 +19,39 @@ from edge_runtime.spec import PreprocessSpec
 from .augment import augment_pixels
 
 
-def load_pixels(path: str, spec: PreprocessSpec) -> np.ndarray | None:
-    """uint8 HxWxC model pixels of one file, exactly as the device makes them; None if unusable."""
-    rgb, _ = read_image(path)
+class SkippedFiles:
+    """Files that were fine when the data set was scanned but unusable when training read them (deleted,
+    rewritten, unmounted): skipped, and recorded once each with the reason, however many epochs met them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # tf.data decodes in parallel threads
+        self.files: dict[str, str] = {}
+
+    def add(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.files.setdefault(path, reason)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for reason in self.files.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+
+
+def read_pixels(path: str, spec: PreprocessSpec) -> tuple[np.ndarray | None, str | None]:
+    """(uint8 HxWxC model pixels exactly as the device makes them, None), or (None, why unusable)."""
+    rgb, reason = read_image(path)
     if rgb is None:
-        return None
-    return to_model_pixels(rgb, spec)
+        return None, reason or "unreadable"
+    return to_model_pixels(rgb, spec), None
+
+
+def load_pixels(path: str, spec: PreprocessSpec) -> np.ndarray | None:
+    """uint8 HxWxC model pixels of one file; None if unusable."""
+    return read_pixels(path, spec)[0]
 
 
 def load_arrays(paths: list[str], labels: list[int], spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray, int]:
@@ -37,17 +65,21 @@ def load_arrays(paths: list[str], labels: list[int], spec: PreprocessSpec) -> tu
     return x, y, len(paths) - len(keep)
 
 
-def _decode_fn(spec: PreprocessSpec):
-    def decode(path: bytes) -> np.ndarray:
-        px = load_pixels(path.decode(), spec)
-        if px is None:  # checked before training; a file changed on disk since gives a black image
-            px = np.zeros((spec.height, spec.width, spec.channels), np.uint8)
-        return px
+def _decode_fn(spec: PreprocessSpec, skipped: SkippedFiles):
+    """(pixels, label, usable): a file that became unusable since the scan is marked, not faked."""
+    blank = np.zeros((spec.height, spec.width, spec.channels), np.uint8)
+
+    def decode(path: bytes) -> tuple[np.ndarray, bool]:
+        px, reason = read_pixels(path.decode(), spec)
+        if px is None:
+            skipped.add(path.decode(), reason or "unreadable")
+            return blank, False
+        return px, True
 
     def fn(path, label):
-        px = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
+        px, usable = tf.numpy_function(decode, [path], (tf.uint8, tf.bool), stateful=False)
         px.set_shape((spec.height, spec.width, spec.channels))
-        return px, label
+        return px, label, usable
 
     return fn
 
@@ -66,16 +98,19 @@ def _augment_fn(spec: PreprocessSpec, strength: float):
 
 def make_dataset(paths: list[str], labels: list[int], spec: PreprocessSpec, batch_size: int, *,
                  shuffle: bool = False, augment: bool = False, seed: int = 0, cache: bool = False,
-                 augment_strength: float = 1.0) -> tf.data.Dataset:
+                 augment_strength: float = 1.0, skipped: SkippedFiles | None = None) -> tf.data.Dataset:
     """(float32 0..255 [B,H,W,C], label) batches, streamed from disk so any data set size trains.
 
     ``cache`` keeps decoded images in memory after the first epoch (small data sets, searches).
     Shuffling and augmentation are seeded, and maps keep their order, so an epoch is reproducible.
+    A file that cannot be read any more is left out and recorded in ``skipped``.
     """
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), tf.constant(labels, tf.int64)))
     if shuffle and not cache:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(_decode_fn(spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_decode_fn(spec, skipped if skipped is not None else SkippedFiles()),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.filter(lambda px, label, usable: usable).map(lambda px, label, usable: (px, label))
     if cache:
         ds = ds.cache()
         if shuffle:

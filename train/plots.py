@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from edge_runtime.atomic import atomic_path  # noqa: E402
+from edge_runtime.atomic import atomic_path
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> None:

@@ -362,6 +362,8 @@ def _finish(rng: np.random.Generator, img: np.ndarray, jpeg: bool = True) -> np.
     out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if jpeg and rng.random() < 0.4:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        if not ok:
+            raise RuntimeError("OpenCV could not encode a JPEG (built without JPEG support?)")
         out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # RGB stays RGB: the channels are just carried
     return out
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import warnings
 import math
 import platform
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,14 @@ from edge_runtime.atomic import atomic_path, write_json
 from edge_runtime.spec import FaceCrop, ModelInfo, PreprocessSpec
 
 from . import rundir
-from .callbacks import RunState
+from .callbacks import LAST, RunState, load_checkpoint_model
 from .config import TrainConfig
-from .dist_loop import fit_distributed
 from .data import DataError, Sample, fingerprint, remove_overlap, scan, stratified_split
-from .distribute import is_chief, make_strategy
+from .dist_loop import fit_distributed
+from .distribute import make_strategy, writes_run_folder
 from .metrics import classification_metrics, to_probabilities
 from .model import build_model
-from .pipeline import make_dataset
+from .pipeline import SkippedFiles, make_dataset
 from .plots import plot_confusion, plot_curves
 
 log = logging.getLogger("hs-train")
@@ -83,11 +83,18 @@ def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optim
     return keras.optimizers.Adam(lr)
 
 
-def _predict(model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int) -> tuple[
-        np.ndarray, np.ndarray]:
-    ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch)
-    out = np.concatenate([np.asarray(model(x, training=False)) for x, _ in ds])  # works under any strategy
-    return np.asarray([s.label for s in samples]), to_probabilities(out, k)
+def _predict(model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int,
+             skipped: SkippedFiles) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities of the files that could still be read (labels from the data set itself, so
+    a file skipped on the way cannot shift them)."""
+    ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch, skipped=skipped)
+    ys, outs = [], []
+    for x, y in ds:
+        outs.append(np.asarray(model(x, training=False)))  # works under any strategy
+        ys.append(y.numpy())
+    if not outs:
+        return np.zeros(0, np.int64), np.zeros((0, k))
+    return np.concatenate(ys), to_probabilities(np.concatenate(outs), k)
 
 
 def _split_json(splits: dict[str, list[Sample]], classes: list[str]) -> dict[str, Any]:
@@ -100,10 +107,12 @@ def _build(cfg: TrainConfig, strategy: tf.distribute.Strategy, k: int, steps: in
     """The compiled model, fresh or (``--resume``) with the optimizer state of the last checkpoint."""
     with strategy.scope():
         if resume_from is not None:
-            return keras.models.load_model(resume_from)
+            return load_checkpoint_model(resume_from)
         model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout)
         loss = "binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy"
-        model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=["accuracy"])
+        # Two classes: accuracy at the configured threshold, the device's decision rule, not Keras' 0.5.
+        accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=cfg.threshold) if k == 2 else "accuracy"
+        model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=[accuracy])
         return model
 
 
@@ -132,41 +141,49 @@ def _write_outputs(cfg: TrainConfig, model: keras.Model, spec: PreprocessSpec, c
                    title=f"{report_split} split")
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run the whole job; returns metrics.json's content. Raises DataError/ValueError for bad input."""
-    run = cfg.run_dir
-    keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(cfg.distribute)
-    chief = is_chief()  # every worker trains; only the chief writes files
-    ckpt_dir = run / rundir.CHECKPOINTS
-    state = RunState.load_state(ckpt_dir) if cfg.resume else None
-    if cfg.resume and state is None:
+def _resume_state(cfg: TrainConfig) -> dict | None:
+    """The checkpoint state to continue from (``--resume``), or None for a fresh run."""
+    ckpt_dir = cfg.run_dir / rundir.CHECKPOINTS
+    if not cfg.resume:
+        if (cfg.run_dir / rundir.MODEL_KERAS).exists():
+            log.warning("%s already holds a finished run; its files will be replaced when this one finishes",
+                        cfg.run_dir)
+        return None
+    state = RunState.load_state(ckpt_dir)
+    if state is None:
         raise DataError(f"--resume: no checkpoint in {ckpt_dir}")
-    if not cfg.resume and (run / rundir.MODEL_KERAS).exists():
-        log.warning("%s already holds a finished run; its files will be replaced when this one finishes", run)
+    return state
 
-    splits, classes, data_reports = prepare_splits(cfg)
-    k = len(classes)
-    spec = make_spec(cfg)
-    run.mkdir(parents=True, exist_ok=True)
-    if chief:
-        write_json(run / rundir.SPLITS, _split_json(splits, classes))
-        write_json(run / rundir.DATA_REPORT, data_reports)
-        write_json(run / rundir.CONFIG, cfg.to_dict())
+
+def _write_inputs(cfg: TrainConfig, splits: dict[str, list[Sample]], classes: list[str],
+                  data_reports: dict[str, Any]) -> None:
+    """What the run was made from, written before training so an interrupted run still says so."""
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.run_dir / rundir.SPLITS, _split_json(splits, classes))
+    write_json(cfg.run_dir / rundir.DATA_REPORT, data_reports)
+    write_json(cfg.run_dir / rundir.CONFIG, cfg.to_dict())
+
+
+def _log_data(data_reports: dict[str, Any]) -> None:
     for name, rep in data_reports.items():
         if isinstance(rep, dict) and "skipped" in rep:
             log.info("%s: usable %s, skipped %s, duplicates dropped %s", name, rep["usable"], rep["skipped"] or "none",
                      rep["duplicates_dropped"])
 
+
+def _fit(cfg: TrainConfig, strategy: tf.distribute.Strategy, splits: dict[str, list[Sample]], k: int,
+         spec: PreprocessSpec, state: dict | None, chief: bool, skipped: SkippedFiles
+         ) -> tuple[keras.Model, RunState, float]:
+    """Build (or reload) the model and train it; returns the model, the epoch state and the seconds spent."""
     train_s, val_s = splits["train"], splits["val"]
     train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], spec, cfg.batch_size,
                             shuffle=True, augment=cfg.augment, seed=cfg.seed, cache=cfg.cache,
-                            augment_strength=cfg.augment_strength)
-    val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], spec, cfg.batch_size, cache=cfg.cache)
+                            augment_strength=cfg.augment_strength, skipped=skipped)
+    val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], spec, cfg.batch_size, cache=cfg.cache,
+                          skipped=skipped)
+    ckpt_dir = cfg.run_dir / rundir.CHECKPOINTS
     model = _build(cfg, strategy, k, math.ceil(len(train_s) / cfg.batch_size),
-                   ckpt_dir / "last.keras" if state is not None else None)
+                   ckpt_dir / LAST if state is not None else None)
     callback = RunState(ckpt_dir, cfg.patience, write=chief)
     initial_epoch = 0
     if state is not None:
@@ -174,28 +191,61 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         initial_epoch = state["epoch"] + 1
         log.info("resuming after epoch %d (best val_loss %.4f at epoch %d)", initial_epoch, state["best"],
                  state["best_epoch"] + 1)
-    callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(run / rundir.LOGS))] if chief else [callback]
+    callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(cfg.run_dir / rundir.LOGS))] if chief else [
+        callback]
     weights = class_weights(train_s, k, cfg.class_weight)
     t0 = time.perf_counter()
     if initial_epoch < cfg.epochs and not (state and state["wait"] >= cfg.patience > 0):
         if cfg.distribute == "multiworker":
             fit_distributed(model, strategy, train_ds, val_ds, cfg.epochs, initial_epoch, cfg.batch_size, k,
-                            weights, callback, cfg.verbose)
+                            weights, callback, cfg.threshold, cfg.verbose)
         else:
-            model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                      class_weight=weights, callbacks=callbacks, verbose=cfg.verbose)
-    seconds = time.perf_counter() - t0
+            with warnings.catch_warnings():
+                # Files unreadable since the scan are filtered out, so a data set's length is unknown until its
+                # first pass ends: Keras then warns the input "ran out of data", the expected end of the epoch.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                          class_weight=weights, callbacks=callbacks, verbose=cfg.verbose)
+    return model, callback, time.perf_counter() - t0
+
+
+def _skipped_report(skipped: SkippedFiles) -> dict[str, Any]:
+    return {"count": len(skipped), "by_reason": skipped.by_reason(),
+            "files": [{"path": p, "reason": r} for p, r in sorted(skipped.files.items())[:1000]]}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run the whole job; returns metrics.json's content. Raises DataError/ValueError for bad input."""
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(cfg.distribute)
+    chief = writes_run_folder(cfg.distribute)  # every worker trains; only the chief writes files
+    state = _resume_state(cfg)
+    splits, classes, data_reports = prepare_splits(cfg)
+    k, spec = len(classes), make_spec(cfg)
+    if chief:
+        _write_inputs(cfg, splits, classes, data_reports)
+    _log_data(data_reports)
+    skipped = SkippedFiles()
+    model, callback, seconds = _fit(cfg, strategy, splits, k, spec, state, chief, skipped)
     best_epoch = callback.restore_best()
     history = callback.state["history"]
-    epochs_now = max(1, callback.state["epoch"] + 1 - initial_epoch)
+    epochs_now = max(1, callback.state["epoch"] + 1 - (state["epoch"] + 1 if state else 0))
     metrics: dict[str, Any] = {"classes": classes, "best_epoch": best_epoch + 1,
                                "epochs_run": len(history.get("loss", [])), "stopped_early": callback.stopped_early,
                                "train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / epochs_now, 1),
-                               "splits": {}}
+                               "replicas": int(strategy.num_replicas_in_sync), "splits": {}}
     for name, samples in splits.items():
-        if samples:
-            y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k)
+        y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k, skipped)
+        if len(y):
             metrics["splits"][name] = classification_metrics(y, p, classes, cfg.threshold)
+    metrics["skipped_during_training"] = len(skipped)
+    if skipped:
+        log.warning("%d file(s) became unreadable after the data check and were skipped: %s", len(skipped),
+                    ", ".join(f"{r} {n}" for r, n in sorted(skipped.by_reason().items())))
     if chief:
-        _write_outputs(cfg, model, spec, classes, train_s, history, metrics)
+        write_json(cfg.run_dir / rundir.DATA_REPORT, {**data_reports, "skipped_during_training": _skipped_report(
+            skipped)})
+        _write_outputs(cfg, model, spec, classes, splits["train"], history, metrics)
     return metrics
