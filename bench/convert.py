@@ -3,8 +3,9 @@
     python bench/convert.py --run RUN_DIR [--runs 50] [--json out.json]
     python bench/convert.py --run RUN_DIR --sweep-calibration 25,50,100,200,400
 
-Converts the run into a temporary folder (the run folder is not touched), then times one invoke of a
-batch-of-one input with 1 and 2 threads (median over --runs after warm-up). For the origin CNN
+Converts the run into a temporary folder (the run folder is not touched), loads each file as hs-run does
+(edge_runtime.model.load_classifier) and times ``Classifier.infer`` on a batch-of-one input with 1 and 2
+threads (median over --runs after warm-up): the per-face cost the device pays. For the origin CNN
 (3,696,625 parameters) it checks that the int8 file is at most 26% of the float32 one (exit 1 if not).
 """
 
@@ -25,23 +26,17 @@ ORIGIN_MAX_INT8_RATIO = 0.26
 
 
 def latency_ms(path: Path, threads: int, runs: int, warmup: int = 5) -> dict[str, float]:
-    from ai_edge_litert.interpreter import Interpreter
+    """p50/p90 of one Classifier.infer (set input, invoke, read output) on random pixels, as hs-run runs it."""
+    from edge_runtime.model import load_classifier
 
-    it = Interpreter(model_path=str(path), num_threads=threads)
-    it.allocate_tensors()
-    d = it.get_input_details()[0]
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, d["shape"]).astype(np.float32)
-    if np.issubdtype(d["dtype"], np.integer):
-        from edge_runtime.preprocess import quantize
-
-        scale, zp = d["quantization"]
-        x = quantize(x, scale, zp, d["dtype"])
+    classifier = load_classifier(path, threads=threads)
+    spec = classifier.spec
+    pixels = np.random.default_rng(0).integers(0, 256, (spec.height, spec.width, spec.channels), dtype=np.uint8)
+    tensor = classifier.to_tensor(pixels)
     times = []
     for i in range(warmup + runs):
-        it.set_tensor(d["index"], x.astype(d["dtype"]))
         t = time.perf_counter()
-        it.invoke()
+        classifier.infer(tensor)
         if i >= warmup:
             times.append((time.perf_counter() - t) * 1000.0)
     times.sort()
@@ -113,9 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-calibration", default=None, help="e.g. 25,50,100,200,400: int8 quality per size")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from convert.errors import ConvertError
+    from edge_runtime.errors import first_line
+    from train.tfenv import quiet_tensorflow
+
+    quiet_tensorflow()
 
     try:
         if args.sweep_calibration:
@@ -130,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             result = bench_run(args.run, args.runs, kinds, args.calibration_samples)
             ok = print_bench(result)
     except ConvertError as exc:
-        print(f"bench/convert.py: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"bench/convert.py: error: {first_line(exc)}", file=sys.stderr)
+        return exc.exit_code
     if args.json:
         from edge_runtime.atomic import write_json
 

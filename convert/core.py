@@ -9,24 +9,37 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import calibration, compat, evaluate, inputs
+from . import calibration, compat, evaluate, inputs, outputs
 from .errors import ConvertError, TargetError
-from .native import import_tensorflow
+from .native import TRAIN_EXTRA_HINT, import_tensorflow
+from .outputs import FAILED_TAG, failed_file_name
 from .quantize import DESCRIPTIONS, KINDS, model_file_name
 
 log = logging.getLogger("hs-convert")
 
-FAILED_TAG = "FAILED_CHECK"
 DEFAULT_MAX_DROP = 1.0  # points of balanced accuracy a converted model may lose against Keras
+TEMP_PREFIX = "hs-convert-"  # the SavedModel and scoring files live here; removed on any exit
+
+__all__ = ["FAILED_TAG", "calibration_sweep", "convert_run", "failed_file_name"]
 
 
-def failed_file_name(kind: str) -> str:
-    return f"model_{kind}.{FAILED_TAG}.tflite"
+@dataclass(frozen=True)
+class Reference:
+    """The test split and what Keras says about it: what every converted file is held to."""
+
+    x: np.ndarray  # uint8 [N,H,W,C], the training preprocessing
+    y: np.ndarray
+    probs: np.ndarray  # Keras probabilities [N, labels]
+    metrics: dict[str, Any]
+    labels: list[str]
+    threshold: float
 
 
 def _kinds(quantize: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -77,21 +90,13 @@ def _calibration_set(run: inputs.RunInputs, data: str | Path | None, n: int, see
     missing = [c for i, c in enumerate(run.labels) if not np.any(y == i)]
     if missing:
         raise ConvertError(f"calibration images from {source} include no {', '.join(missing)} image")
-    return x, {"source": source, "requested": n, "used": int(len(x)), "skipped": int(skipped), "seed": seed,
+    return x, {"source": source, "requested": n, "used": len(x), "skipped": int(skipped), "seed": seed,
                "per_class": {c: int(np.sum(y == i)) for i, c in enumerate(run.labels)}}
 
 
-def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("int8",), *,
-                out_dir: str | Path | None = None, data: str | Path | None = None,
-                calibration_samples: int = calibration.DEFAULT_SAMPLES, max_accuracy_drop: float = DEFAULT_MAX_DROP,
-                target: str = "litert", seed: int = 0, write: bool = True) -> dict[str, Any]:
-    """Convert ``run_dir``'s model.keras to float32 plus each kind in ``quantize`` and return the report.
-
-    Raises ConvertError (bad input, nothing written) or TargetError (a file would not run on ``target``,
-    nothing written). A model that loses more than ``max_accuracy_drop`` points of balanced accuracy is
-    written as ``model_<kind>.FAILED_CHECK.tflite`` and the report's ``passed`` is False.
-    ``write=False`` evaluates only (used by the calibration sweep).
-    """
+def _check_options(quantize: list[str] | tuple[str, ...] | None, target: str, calibration_samples: int,
+                   max_accuracy_drop: float) -> list[str]:
+    """Option errors first: they need no file and no TensorFlow."""
     kinds = _kinds(quantize)
     if target not in compat.TARGETS:
         raise ConvertError(f"unknown --target {target!r}; choose from {', '.join(compat.TARGETS)}")
@@ -99,18 +104,48 @@ def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("i
         raise ConvertError(f"--calibration-samples must be at least {calibration.MIN_SAMPLES}")
     if not max_accuracy_drop >= 0:
         raise ConvertError("--max-accuracy-drop must be zero or more points")
+    return kinds
+
+
+def _tensorflow() -> None:
+    try:
+        import_tensorflow()
+    except ImportError as exc:
+        raise ConvertError(f"TensorFlow is needed to convert ({exc}); {TRAIN_EXTRA_HINT}") from exc
+
+
+def _reference(run: inputs.RunInputs, model: Any, x: np.ndarray, y: np.ndarray) -> Reference:
+    probs = evaluate.keras_probabilities(model, x, len(run.labels))
+    metrics = evaluate.classification_metrics(y, probs, run.labels, run.info.threshold)
+    return Reference(x=x, y=y, probs=probs, metrics=metrics, labels=run.labels, threshold=run.info.threshold)
+
+
+def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("int8",), *,
+                out_dir: str | Path | None = None, data: str | Path | None = None,
+                calibration_samples: int = calibration.DEFAULT_SAMPLES, max_accuracy_drop: float = DEFAULT_MAX_DROP,
+                target: str = "litert", seed: int = 0, write: bool = True,
+                warn: Callable[[str], None] = log.warning) -> dict[str, Any]:
+    """Convert ``run_dir``'s model.keras to float32 plus each kind in ``quantize`` and return the report.
+
+    Raises ConvertError (bad input or an unwritable output folder, found before any slow work; nothing
+    written), TargetError (a file would not run on ``target``; nothing written) or WriteError (the final
+    writes failed). A model that loses more than ``max_accuracy_drop`` points of balanced accuracy is
+    written as ``model_<kind>.FAILED_CHECK.tflite`` and the report's ``passed`` is False.
+    ``write=False`` evaluates only (used by the calibration sweep). ``warn`` gets problems that do not stop
+    the conversion (they are also listed in the report's ``warnings``).
+    """
+    kinds = _check_options(quantize, target, calibration_samples, max_accuracy_drop)
     run = inputs.load_run(run_dir)
+    for message in run.warnings:
+        warn(message)
     out = Path(out_dir) if out_dir is not None else run.run_dir
-    if out.exists() and not out.is_dir():
-        raise ConvertError(f"--out {out} exists and is not a folder")
+    if write:
+        outputs.check_writable(out)
     if data is not None:
         inputs.folder_files(data, run.labels)  # class set checked before any slow work
     test_paths, test_labels = inputs.split_files(run, "test")
 
-    try:
-        import_tensorflow()
-    except ImportError as exc:
-        raise ConvertError(f"TensorFlow is needed to convert ({exc}); install happysad-edge[train]") from exc
+    _tensorflow()
     x_test, y_test, test_skipped = inputs.load_pixels(test_paths, test_labels, run.info)
     if len(x_test) == 0:
         raise ConvertError(f"none of the {len(test_paths)} test images of {run.run_dir} could be read")
@@ -118,114 +153,124 @@ def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("i
     model = inputs.load_keras_model(run.model_path)
     inputs.check_model_matches(model, run.info)
 
-    from .export import export_fixed_batch
-    from .metadata import embed_model_info, versions
-    from .quantize import ConversionFailed, convert
+    from .metadata import versions
 
-    labels, threshold = run.labels, run.info.threshold
+    ref = _reference(run, model, x_test, y_test)
     vers = versions()
-    keras_scores = evaluate.keras_predict(model, x_test)
-    keras_metrics = evaluate.classification_metrics(y_test, keras_scores, labels, threshold)
     report: dict[str, Any] = {
         "run_dir": str(run.run_dir.resolve()), "out_dir": str(out.resolve()),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "labels": labels, "output": run.info.output, "threshold": threshold, "target": target,
-        "max_accuracy_drop_points": max_accuracy_drop, "versions": vers,
-        "test": {"n": int(len(x_test)), "skipped": int(test_skipped), "source": "the run's test split"},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "labels": run.labels, "output": run.info.output, "threshold": ref.threshold, "target": target,
+        "max_accuracy_drop_points": max_accuracy_drop, "versions": vers, "warnings": list(run.warnings),
+        "test": {"n": len(x_test), "skipped": int(test_skipped), "source": "the run's test split"},
         "calibration": cal_info,
         "models": {"keras": {"file": run.model_path.name, "size_bytes": run.model_path.stat().st_size,
-                             "params": int(model.count_params()), "metrics": keras_metrics,
-                             "near_constant": evaluate.near_constant(keras_scores)}},
+                             "params": int(model.count_params()), "metrics": ref.metrics,
+                             "near_constant": evaluate.near_constant(ref.probs)}},
     }
-    blobs: dict[str, bytes] = {}
-    infos: dict[str, dict[str, Any]] = {}
     context = {"run_info": run.info.to_dict(), "data_fingerprint": _data_fingerprint(run),
                "training_metrics": _training_metrics(run), "target": target, "versions": vers,
                "max_accuracy_drop": max_accuracy_drop}
-    with tempfile.TemporaryDirectory(prefix="hs-convert-") as tmp:
+    blobs, infos = _convert_all(model, run, kinds, cal_x, cal_info, ref, context, report)
+    _summarise(report, kinds)
+    if write:
+        outputs.write_all(out, kinds, blobs, infos, report)
+    return report
+
+
+def _convert_all(model: Any, run: inputs.RunInputs, kinds: list[str], cal_x: np.ndarray | None,
+                 cal_info: dict | None, ref: Reference, ctx: dict[str, Any],
+                 report: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, dict[str, Any]]]:
+    """Each kind converted, scored by the device runtime and described, in a temporary folder."""
+    from .export import export_fixed_batch
+    from .metadata import embed_model_info
+    from .quantize import ConversionFailed, convert
+
+    blobs: dict[str, bytes] = {}
+    infos: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         saved = export_fixed_batch(model, Path(tmp) / "saved_model", run.info.preprocessing)
         for kind in kinds:
             rep = calibration.representative(cal_x) if kind == "int8" else None
             try:
-                raw = convert(saved, kind, rep, per_channel_dense=(target != "tflite-runtime"))
+                raw = convert(saved, kind, rep, per_channel_dense=(ctx["target"] != "tflite-runtime"))
             except ConversionFailed as exc:
                 raise ConvertError(str(exc)) from exc
-            entry, infos[kind] = _evaluate_one(kind, raw, x_test, y_test, keras_scores, keras_metrics, labels,
-                                               threshold, cal_info["used"] if kind == "int8" else None, context)
+            _check_target(kind, raw, ctx["target"])
+            probs, quantization = _score_on_device(kind, raw, Path(tmp), ctx["run_info"], ref)
+            entry, infos[kind] = _describe_one(kind, raw, probs, quantization, ref,
+                                               cal_info["used"] if kind == "int8" else None, ctx)
             blobs[kind] = embed_model_info(raw, infos[kind])
             entry["size_bytes"] = len(blobs[kind])
             report["models"][kind] = entry
+    return blobs, infos
+
+
+def _summarise(report: dict[str, Any], kinds: list[str]) -> None:
     failed = [kind for kind in kinds if report["models"][kind]["check"] != "passed"]
     report["passed"] = not failed
     report["failed"] = failed
     f32, i8 = report["models"]["float32"], report["models"].get("int8")
     if i8:
         report["int8_size_ratio"] = round(i8["size_bytes"] / f32["size_bytes"], 4)
-    if write:
-        _write_all(out, kinds, blobs, infos, report)
-    return report
 
 
-def _evaluate_one(kind: str, raw: bytes, x_test: np.ndarray, y_test: np.ndarray, keras_scores: np.ndarray,
-                  keras_metrics: dict[str, Any], labels: list[str], threshold: float,
-                  calibration_used: int | None, ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Check one converted file against the target, score it on the test split, describe it.
+def _check_target(kind: str, raw: bytes, target: str) -> None:
+    from edge_runtime.tflite_meta import parse
 
-    Returns the report entry and the ModelInfo dict to embed (and to write beside it as JSON).
+    problem = compat.target_problem(compat.analyse(parse(raw)), target)
+    if problem:
+        raise TargetError(f"{model_file_name(kind)} cannot target {target}: {problem}")
+
+
+def _score_on_device(kind: str, raw: bytes, tmp: Path, run_info: dict[str, Any],
+                     ref: Reference) -> tuple[np.ndarray, dict[str, Any]]:
+    """Test-split probabilities and I/O quantization of one converted file, through hs-run's own Classifier.
+
+    The file is written with the run's metadata (labels, output, preprocessing) so the device loads it as it
+    will load the final file; the provenance added afterwards does not change what it computes.
     """
+    from .metadata import embed_model_info
+
+    path = tmp / model_file_name(kind)
+    path.write_bytes(embed_model_info(raw, run_info))
+    classifier = evaluate.device_classifier(path)
+    return evaluate.classifier_probabilities(classifier, ref.x), evaluate.io_quantization(classifier)
+
+
+def _describe_one(kind: str, raw: bytes, probs: np.ndarray, quantization: dict[str, Any], ref: Reference,
+                  calibration_used: int | None, ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report entry of one converted file and the ModelInfo dict to embed (and write beside it as JSON)."""
     from edge_runtime.tflite_meta import parse
 
     from .metadata import describe
 
-    target, max_drop = ctx["target"], ctx["max_accuracy_drop"]
+    max_drop = ctx["max_accuracy_drop"]
     comp = compat.analyse(parse(raw))
-    problem = compat.target_problem(comp, target)
-    if problem:
-        raise TargetError(f"{model_file_name(kind)} cannot target {target}: {problem}")
-    runner = evaluate.TFLiteRunner(raw)
-    scores = runner.predict(x_test)
-    met = evaluate.classification_metrics(y_test, scores, labels, threshold)
-    drop = 100.0 * (keras_metrics["balanced_accuracy"] - met["balanced_accuracy"])
+    met = evaluate.classification_metrics(ref.y, probs, ref.labels, ref.threshold)
+    drop = 100.0 * (ref.metrics["balanced_accuracy"] - met["balanced_accuracy"])
     passed = drop <= max_drop + 1e-9
     file = model_file_name(kind) if passed else failed_file_name(kind)
     entry = {
         "file": file, "model_info": Path(file).with_suffix(".json").name,
         "kind": kind, "description": DESCRIPTIONS[kind], "metrics": met,
-        **evaluate.compare(keras_scores, scores, len(labels), threshold),
-        "balanced_accuracy_drop_points": round(drop, 4), "near_constant": evaluate.near_constant(scores),
+        **evaluate.compare(ref.probs, probs, len(ref.labels), ref.threshold),
+        "balanced_accuracy_drop_points": round(drop, 4), "near_constant": evaluate.near_constant(probs),
         "check": "passed" if passed else "FAILED",
         "check_reason": None if passed else (f"balanced accuracy {met['balanced_accuracy']:.4f} is {drop:.2f} "
-                                             f"points below Keras {keras_metrics['balanced_accuracy']:.4f} "
+                                             f"points below Keras {ref.metrics['balanced_accuracy']:.4f} "
                                              f"(allowed {max_drop})"),
         "min_runtime_version": comp.min_runtime_version, "compatibility": comp.to_dict(),
-        "quantization": {"kind": kind, **runner.io_quantization()},
+        "quantization": {"kind": kind, **quantization},
     }
-    parity = {"test_images": int(len(x_test)), "balanced_accuracy": met["balanced_accuracy"],
-              "keras_balanced_accuracy": keras_metrics["balanced_accuracy"], "agreement": entry["agreement"],
+    parity = {"test_images": len(ref.x), "balanced_accuracy": met["balanced_accuracy"],
+              "keras_balanced_accuracy": ref.metrics["balanced_accuracy"], "agreement": entry["agreement"],
               "max_abs_prob_diff": entry["max_abs_prob_diff"], "passed": passed, "max_accuracy_drop_points": max_drop}
     info = describe(ctx["run_info"], kind=kind, quantization=entry["quantization"], compat=entry["compatibility"],
                     calibration_samples=calibration_used, data_fingerprint=ctx["data_fingerprint"],
-                    training_metrics=ctx["training_metrics"], target=target, parity=parity,
+                    training_metrics=ctx["training_metrics"], target=ctx["target"], parity=parity,
                     versions_=ctx["versions"])
     return entry, info
-
-
-def _write_all(out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict],
-               report: dict[str, Any]) -> None:
-    from edge_runtime.atomic import write_bytes, write_json
-
-    from . import report as report_mod
-
-    out.mkdir(parents=True, exist_ok=True)
-    for kind in kinds:
-        entry = report["models"][kind]
-        good, bad = out / model_file_name(kind), out / failed_file_name(kind)
-        keep, drop = (good, bad) if entry["check"] == "passed" else (bad, good)
-        for stale in (drop, drop.with_suffix(".json")):  # a file from an earlier run must not contradict this one
-            stale.unlink(missing_ok=True)
-        write_bytes(keep, blobs[kind])
-        write_json(keep.with_suffix(".json"), infos[kind])
-    report_mod.write(report, out)
 
 
 def calibration_sweep(run_dir: str | Path, sizes: list[int], **kwargs: Any) -> list[dict[str, Any]]:

@@ -1,71 +1,71 @@
-"""Scores of a Keras or TFLite model on arrays of pixels, and the metrics that compare them (numpy only).
+"""Scores of the Keras model and of converted files on arrays of pixels, and the metrics that compare them.
 
-The metrics are training's own (``train.metrics``), so the report's Keras row matches metrics.json.
+A converted file is scored by the device's own code (``edge_runtime.model.Classifier``: its interpreter,
+input quantization, output dequantization and sigmoid handling), so the parity check measures exactly what
+hs-run will run. The metrics are training's own (``train.metrics``), so the Keras row matches metrics.json,
+and labels come from the one decision rule (``edge_runtime.decision``).
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_runtime.preprocess import quantize
+from edge_runtime.decision import label_indices
+from edge_runtime.errors import RuntimeFailure, first_line
+from edge_runtime.interpreter import TensorSpec
+from edge_runtime.model import Classifier, ModelOptions, load_classifier
+
+from .errors import ConvertError
+from .native import native_stderr_to
 
 NEAR_CONSTANT_STD = 1e-3  # scores spread less than this over the test set: the model says one thing
 NEAR_CONSTANT_MIN_DISTINCT = 2  # fewer distinct score vectors than this: constant output
 
 
-# ---------------------------------------------------------------------------------------------- running
+# ---------------------------------------------------------------------------------------------- scoring
 
-class TFLiteRunner:
-    """One ai-edge-litert interpreter; float or integer input, always float probabilities out."""
+def to_probabilities(scores: np.ndarray, n_classes: int) -> np.ndarray:
+    """Model output ([N,1] sigmoid or [N,C]) -> [N, n_classes] probabilities, as training computes them."""
+    from train.metrics import to_probabilities as train_to_probabilities
 
-    def __init__(self, model: bytes, num_threads: int = 1) -> None:
-        import tempfile
+    return train_to_probabilities(scores, n_classes)
 
-        from ai_edge_litert.interpreter import Interpreter
 
-        from .native import native_stderr_to
+def keras_probabilities(model: Any, pixels: np.ndarray, n_classes: int) -> np.ndarray:
+    """The reference the converted files are held to: Keras on the same uint8 pixels, as float32 0..255."""
+    raw = np.asarray(model.predict(pixels.astype(np.float32), batch_size=32, verbose=0), dtype=np.float32)
+    return to_probabilities(raw, n_classes)
 
+
+def device_classifier(path: Path, threads: int = 1) -> Classifier:
+    """The file loaded exactly as hs-run loads it; a file the device refuses is a ConvertError."""
+    try:
         with tempfile.TemporaryFile() as sink, native_stderr_to(sink):  # "Created XNNPACK delegate" lines
-            self.interpreter = Interpreter(model_content=model, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    def _prepare(self, pixels: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        x = pixels[None] if pixels.ndim == 3 else pixels
-        if np.issubdtype(dtype, np.integer):
-            scale, zp = self.input["quantization"]
-            return quantize(x, scale, zp, dtype)
-        return x.astype(dtype)
-
-    def _finish(self, raw: np.ndarray) -> np.ndarray:
-        if np.issubdtype(raw.dtype, np.integer):
-            scale, zp = self.output["quantization"]
-            return (raw.astype(np.float32) - zp) * scale
-        return raw.astype(np.float32)
-
-    def predict_one(self, pixels: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input["index"], self._prepare(pixels))
-        self.interpreter.invoke()
-        return self._finish(self.interpreter.get_tensor(self.output["index"]))[0]
-
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """uint8 [N,H,W,C] -> float32 [N, units], one image at a time (the file has a batch of 1)."""
-        return np.stack([self.predict_one(p) for p in pixels]) if len(pixels) else np.zeros((0, 1), np.float32)
-
-    def io_quantization(self) -> dict[str, Any]:
-        def desc(d: dict) -> dict[str, Any]:
-            scale, zp = d["quantization"]
-            return {"dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape"]],
-                    "scale": float(scale), "zero_point": int(zp)}
-        return {"input": desc(self.input), "output": desc(self.output)}
+            return load_classifier(path, ModelOptions(), threads=threads)
+    except RuntimeFailure as exc:
+        raise ConvertError(f"{path.name} does not load in the device runtime: {first_line(exc)}") from exc
 
 
-def keras_predict(model: Any, pixels: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(pixels.astype(np.float32), batch_size=32, verbose=0), dtype=np.float32)
+def classifier_probabilities(classifier: Classifier, pixels: np.ndarray) -> np.ndarray:
+    """uint8 [N,H,W,C] -> [N, labels] probabilities through the device's ``Classifier.classify``."""
+    if len(pixels) == 0:
+        return np.zeros((0, len(classifier.info.labels)), np.float32)
+    return classifier.classify(pixels)
+
+
+def _tensor_quantization(spec: TensorSpec) -> dict[str, Any]:
+    return {"dtype": spec.dtype.name, "shape": [int(s) for s in spec.shape], "scale": float(spec.scale),
+            "zero_point": int(spec.zero_point)}
+
+
+def io_quantization(classifier: Classifier) -> dict[str, Any]:
+    """Input and output dtype, shape, scale and zero point, as the device's runner sees them."""
+    return {"input": _tensor_quantization(classifier.runner.input),
+            "output": _tensor_quantization(classifier.runner.output)}
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -74,7 +74,7 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, labels: list[
                            threshold: float = 0.5) -> dict[str, Any]:
     """Training's own metrics (train.metrics, numpy only) plus one-vs-rest ROC AUC for every class."""
     from train.metrics import classification_metrics as train_metrics
-    from train.metrics import roc_auc, to_probabilities
+    from train.metrics import roc_auc
 
     probs = to_probabilities(scores, len(labels))
     m = train_metrics(y_true, probs, list(labels), threshold)
@@ -85,9 +85,8 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, labels: list[
 
 
 def predicted_labels(scores: np.ndarray, n_classes: int, threshold: float = 0.5) -> np.ndarray:
-    from train.metrics import predict_labels, to_probabilities
-
-    return predict_labels(to_probabilities(scores, n_classes), threshold)
+    """Label indices by the device's decision rule."""
+    return label_indices(to_probabilities(scores, n_classes), threshold)
 
 
 def near_constant(scores: np.ndarray) -> str | None:
@@ -108,7 +107,5 @@ def compare(reference: np.ndarray, scores: np.ndarray, n_classes: int, threshold
         return {"agreement": None, "max_abs_prob_diff": None}
     a = predicted_labels(reference, n_classes, threshold)
     b = predicted_labels(scores, n_classes, threshold)
-    from train.metrics import to_probabilities
-
     diff = np.abs(to_probabilities(reference, n_classes) - to_probabilities(scores, n_classes))
     return {"agreement": float(np.mean(a == b)), "max_abs_prob_diff": float(diff.max())}

@@ -7,12 +7,14 @@ preprocessing, no augmentation), so conversion sees exactly the pixels training 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_runtime.errors import first_line
 from edge_runtime.spec import ModelInfo
 
 from .errors import ConvertError
@@ -26,11 +28,7 @@ class RunInputs:
     splits: dict[str, Any]
     metrics: dict[str, Any] | None
     model_path: Path
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
+    warnings: list[str] = field(default_factory=list)  # problems that do not stop a conversion
 
 
 def load_run(run_dir: str | Path) -> RunInputs:
@@ -43,11 +41,12 @@ def load_run(run_dir: str | Path) -> RunInputs:
     model_path = run / rundir.MODEL_KERAS
     if not model_path.is_file():
         raise ConvertError(f"{rundir.MODEL_KERAS} not found in run folder {run} (is it a finished hs-train run?)")
+    check_keras_archive(model_path)
     try:
         info = rundir.load_model_info(run)
         splits = rundir.load_splits(run)
     except rundir.RunDirError as exc:
-        raise ConvertError(_one_line(exc)) from exc
+        raise ConvertError(first_line(exc)) from exc
     if not isinstance(splits, dict) or not isinstance(splits.get("splits", {}), dict):
         raise ConvertError(f"{run / rundir.SPLITS} is not a splits file")
     labels = list(info.labels)
@@ -56,13 +55,40 @@ def load_run(run_dir: str | Path) -> RunInputs:
         raise ConvertError(f"{rundir.SPLITS} has classes {classes} but the model's labels are {labels}")
     if info.output not in ("sigmoid", "softmax"):
         raise ConvertError(f"model output {info.output!r} is neither sigmoid nor softmax")
-    metrics = None
-    if (run / rundir.METRICS).is_file():
-        try:
-            metrics = json.loads((run / rundir.METRICS).read_text())
-        except (OSError, json.JSONDecodeError):
-            metrics = None  # metrics are provenance only; a damaged file does not stop a conversion
-    return RunInputs(run_dir=run, info=info, labels=labels, splits=splits, metrics=metrics, model_path=model_path)
+    metrics, problem = read_metrics(run / rundir.METRICS)
+    return RunInputs(run_dir=run, info=info, labels=labels, splits=splits, metrics=metrics, model_path=model_path,
+                     warnings=[problem] if problem else [])
+
+
+def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """metrics.json and, when it is damaged, why it was ignored.
+
+    The metrics are provenance only (``training_metrics`` in each file), so a damaged file does not stop a
+    conversion; but the files then lack them, and the user must be told which file to look at.
+    """
+    if not path.is_file():
+        return None, None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"ignoring {path}: {first_line(exc)}; the converted files carry no training metrics from it"
+    if not isinstance(metrics, dict):
+        return None, f"ignoring {path}: not a JSON object; the converted files carry no training metrics from it"
+    return metrics, None
+
+
+def check_keras_archive(path: Path) -> None:
+    """A .keras file is a zip archive; Keras reports a truncated one as "File not found", so check it first."""
+    if not zipfile.is_zipfile(path):
+        raise ConvertError(f"{path} is corrupt or truncated: not a complete .keras (zip) archive; "
+                           "re-copy it or re-run hs-train")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+        raise ConvertError(f"{path} is corrupt or truncated: {first_line(exc)}") from exc
+    if bad is not None:
+        raise ConvertError(f"{path} is corrupt: archive member {bad} fails its checksum")
 
 
 def split_files(inputs: RunInputs, name: str) -> tuple[list[str], list[int]]:
@@ -71,9 +97,9 @@ def split_files(inputs: RunInputs, name: str) -> tuple[list[str], list[int]]:
     try:
         paths, labels = rundir.load_split(inputs.run_dir, name)
     except rundir.RunDirError as exc:
-        raise ConvertError(_one_line(exc)) from exc
+        raise ConvertError(first_line(exc)) from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConvertError(f"{rundir.SPLITS} in {inputs.run_dir} is malformed ({_one_line(exc)})") from exc
+        raise ConvertError(f"{rundir.SPLITS} in {inputs.run_dir} is malformed ({first_line(exc)})") from exc
     bad = sorted({lab for lab in labels if not 0 <= lab < len(inputs.labels)})
     if bad:
         raise ConvertError(f"split '{name}' has labels {bad} outside the model's {len(inputs.labels)} classes")
@@ -111,8 +137,8 @@ def load_keras_model(path: Path) -> Any:
 
     try:
         return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds for a damaged archive
-        raise ConvertError(f"cannot load {path}: {exc.__class__.__name__}: {_one_line(exc)[:200]}") from exc
+    except Exception as exc:  # Keras raises many kinds for a damaged archive
+        raise ConvertError(f"cannot load {path}: {exc.__class__.__name__}: {first_line(exc)[:200]}") from exc
 
 
 def check_model_matches(model: Any, info: ModelInfo) -> None:

@@ -5,12 +5,23 @@ read the captured text and put the relevant line into their error.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
+
+TRAIN_EXTRA_HINT = 'install the train extra: pip install "happysad-edge[train]"'
+
+
+def tensorflow_missing() -> bool:
+    """True on a runtime-only install, checked without importing TensorFlow (seconds, and log lines)."""
+    try:
+        return importlib.util.find_spec("tensorflow") is None
+    except (ImportError, ValueError):  # a finder that refuses it, or a stub module without a spec
+        return True
 
 
 @contextmanager
@@ -32,15 +43,18 @@ def native_stderr_to(sink: IO[bytes]) -> Iterator[IO[bytes]]:
 
 
 def import_tensorflow() -> Any:
-    """``import tensorflow`` without its start-up log lines; an import failure shows them."""
+    """``import tensorflow`` (quietly, through train.tfenv) and LiteRT without their start-up log lines;
+    an import failure shows them."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from train.tfenv import quiet_tensorflow
+
+    quiet_tensorflow()
     with tempfile.TemporaryFile() as sink:
         try:
             with native_stderr_to(sink):
-                import tensorflow as tf
                 import ai_edge_litert.interpreter  # noqa: F401 - its own start-up lines, once
+                import tensorflow as tf
         except ImportError:
             sink.seek(0)
             sys.stderr.write(sink.read().decode("utf-8", "replace"))

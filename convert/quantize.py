@@ -6,9 +6,11 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .native import native_stderr_to
-
 import numpy as np
+
+from edge_runtime.errors import first_line
+
+from .native import native_stderr_to
 
 KINDS = ("float32", "float16", "dynamic", "int8")
 DESCRIPTIONS = {
@@ -53,10 +55,10 @@ def convert(saved_model: str | Path, kind: str, representative: Representative |
     with tempfile.TemporaryFile() as sink, native_stderr_to(sink) as log:
         try:
             return bytes(conv.convert())
-        except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and plain errors
+        except Exception as exc:  # the converter raises ConverterError and plain errors
             log.seek(0)
             native = [ln for ln in log.read().decode("utf-8", "replace").splitlines() if "error" in ln.lower()]
-            detail = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+            detail = first_line(exc)
             raise ConversionFailed(f"conversion to {kind} failed: {(native[-1] if native else detail)[:300]}") from exc
 
 

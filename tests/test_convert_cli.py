@@ -57,12 +57,25 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def converted(run_dir, tmp_path_factory) -> tuple[Path, object]:
+def converted(run_dir, tmp_path_factory) -> tuple[Path, object, list[tuple[str, int]]]:
+    """Every kind converted; also which files the device's Classifier.classify scored, and on how many images."""
+    from edge_runtime.model import Classifier
+
     out = tmp_path_factory.mktemp("converted")
     args = [str(run_dir), "--out", str(out), "--calibration-samples", "20"]
     for kind in KINDS[1:]:
         args += ["--quantize", kind]
-    return out, runner.invoke(app, args)
+    scored: list[tuple[str, int]] = []
+    classify = Classifier.classify
+
+    def spy(self, pixels_batch):
+        scored.append((self.path.name, len(pixels_batch)))
+        return classify(self, pixels_batch)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Classifier, "classify", spy)
+        result = runner.invoke(app, args)
+    return out, result, scored
 
 
 def _copy_run(run_dir: Path, dest: Path) -> Path:
@@ -73,20 +86,31 @@ def _copy_run(run_dir: Path, dest: Path) -> Path:
 
 
 def _run_tflite(path: Path, pixels: np.ndarray) -> float:
-    from convert.evaluate import TFLiteRunner
+    """P(labels[1]) of one image, as hs-run computes it."""
+    from edge_runtime.model import load_classifier
 
-    return float(TFLiteRunner(path.read_bytes()).predict_one(pixels)[0])
+    return float(load_classifier(path, threads=1).classify(pixels[None])[0, 1])
+
+
+def _test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    from edge_runtime.spec import ModelInfo
+    from train.pipeline import load_arrays
+
+    entries = json.loads((run_dir / "splits.json").read_text())["splits"]["test"]
+    spec = ModelInfo.from_dict(json.loads((run_dir / "model_info.json").read_text())).preprocessing
+    x, y, skipped = load_arrays([e["path"] for e in entries], [e["label"] for e in entries], spec)
+    assert skipped == 0 and len(x) == len(entries)
+    return x, y
 
 
 # ---------------------------------------------------------------------------------------------- happy path
 
 def test_every_kind_is_written_and_runs_in_litert(converted, run_dir):
-    out, result = converted
+    out, result, _ = converted
     assert result.exit_code == 0, result.output
-    for kind in KINDS:
-        assert (out / f"model_{kind}.tflite").is_file() and (out / f"model_{kind}.json").is_file()
-    assert not list(out.glob("*.FAILED_CHECK.*")) and not list(out.glob(".*"))  # no temporaries left
-    assert "int8 / float32 size" in result.stdout and "balanced" not in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"model_{kind}.{ext}" for kind in KINDS for ext in ("tflite", "json")] + ["conversion_report.json"])
+    assert "int8 / float32 size" in result.stdout and result.stderr == ""  # nothing but the table on success
     from edge_runtime.imageio import read_image
     from edge_runtime.preprocess import to_model_pixels
     from edge_runtime.spec import ModelInfo
@@ -105,7 +129,7 @@ def test_every_kind_is_written_and_runs_in_litert(converted, run_dir):
 
 
 def test_report_has_parity_for_every_model(converted):
-    out, _ = converted
+    out, _, _ = converted
     report = json.loads((out / "conversion_report.json").read_text())
     assert report["passed"] is True and report["failed"] == []
     assert list(report["models"]) == ["keras", *KINDS]
@@ -126,8 +150,28 @@ def test_report_has_parity_for_every_model(converted):
     assert report["int8_size_ratio"] < 0.5
 
 
+def test_parity_is_scored_by_the_device_classifier(converted, run_dir):
+    """Each file's parity comes from hs-run's own Classifier (not a copy of it), and int8 still agrees with Keras:
+    the report's numbers are what the shipped file gives through load_classifier on the test split."""
+    import keras
+
+    from edge_runtime.model import load_classifier
+
+    out, _, scored = converted
+    report = json.loads((out / "conversion_report.json").read_text())
+    n = report["test"]["n"]
+    assert sorted(scored) == sorted((f"model_{kind}.tflite", n) for kind in KINDS)
+    x, _ = _test_split(run_dir)
+    keras_p = keras.models.load_model(run_dir / "model.keras", compile=False).predict(x.astype(np.float32), verbose=0)
+    int8_p = load_classifier(out / "model_int8.tflite", threads=1).classify(x)[:, 1]
+    m, t = report["models"]["int8"], report["threshold"]
+    assert m["agreement"] == pytest.approx(np.mean((int8_p >= t) == (keras_p[:, 0] >= t)))
+    assert m["max_abs_prob_diff"] == pytest.approx(np.abs(int8_p - keras_p[:, 0]).max(), abs=1e-6)
+    assert m["agreement"] >= 0.9 and m["max_abs_prob_diff"] < 0.2
+
+
 def test_metadata_round_trip_reads_without_tensorflow(converted, run_dir):
-    out, _ = converted
+    out, _, _ = converted
     code = """
 import json, sys
 from pathlib import Path
@@ -148,7 +192,8 @@ for kind in ("float32", "float16", "dynamic", "int8"):
 assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 print("ok")
 """
-    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                         check=False)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
     run_info = json.loads((run_dir / "model_info.json").read_text())
     embedded = json.loads((out / "model_int8.json").read_text())
@@ -218,13 +263,18 @@ def test_int8_that_loses_accuracy_is_kept_as_failed_check(run_dir, tmp_path, mon
 
 # ---------------------------------------------------------------------------------------------- bad input
 
-def _assert_clean_error(result, out: Path, fragment: str) -> None:
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _assert_clean_error(result, out: Path, fragment: str, before: list[str] | None = None) -> None:
+    """Exit 2, one 'hs-convert: error:' line containing ``fragment``, and ``out`` as it was (``before``)."""
     assert result.exit_code == 2, result.output
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hs-convert: error:") and fragment in lines[0], result.stderr
     assert "Traceback" not in result.output
-    assert not out.exists() or not any(out.iterdir())
+    assert _listing(out) == (before or [])
 
 
 def test_missing_run_folder(tmp_path):
@@ -235,15 +285,15 @@ def test_missing_run_folder(tmp_path):
 def test_run_folder_without_model(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path / "run")
     (run / "model.keras").unlink()
-    _assert_clean_error(runner.invoke(app, [str(run)]), run / "nothing", "model.keras not found")
-    assert not list(run.glob("model_*.tflite")) and not (run / "conversion_report.json").exists()
+    before = _listing(run)
+    _assert_clean_error(runner.invoke(app, [str(run)]), run, "model.keras not found", before)
 
 
 def test_corrupt_model_file(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path / "run")
     (run / "model.keras").write_bytes(b"PK\x03\x04 this is not a keras archive")
     _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
-                        "cannot load")
+                        "is corrupt or truncated")
 
 
 def test_corrupt_model_info(run_dir, tmp_path):
@@ -278,25 +328,53 @@ def test_calibration_folder_with_other_classes(run_dir, tmp_path):
     _assert_clean_error(result, tmp_path / "out", "has classes ['angry', 'happy']")
 
 
-def test_unknown_quantization_kind(run_dir, tmp_path):
-    result = runner.invoke(app, [str(run_dir), "-q", "int4", "--out", str(tmp_path / "out")])
-    _assert_clean_error(result, tmp_path / "out", "unknown --quantize int4")
+@pytest.mark.parametrize(("option", "value", "choices"), [("-q", "int4", "'float16', 'dynamic', 'int8'"),
+                                                         ("--target", "tflite", "'litert', 'tflite-runtime'")])
+def test_unknown_choice_is_a_usage_error(option, value, choices, tmp_path):
+    """--quantize and --target are Enums: Typer refuses other values (exit 2) and names the choices."""
+    res = subprocess.run([sys.executable, "-m", "convert.cli", str(tmp_path), option, value, "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"'{value}' is not one of {choices}" in lines[0], res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_kinds_are_case_insensitive_and_library_calls_still_checked():
+    from convert.cli import Quantize, Target
+    from convert.core import _kinds
+
+    assert [q.value for q in Quantize] == ["float16", "dynamic", "int8"]
+    assert [t.value for t in Target] == ["litert", "tflite-runtime"]
+    assert _kinds(["INT8", "float16"]) == ["float32", "float16", "int8"]
+
+
+def test_help_shows_choices_and_defaults_and_version():
+    help_text = runner.invoke(app, ["--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).stdout
+    for shown in ("float16|dynamic|int8", "litert|tflite-runtime", "[default: (RUN_DIR)]", "[default: 200]",
+                  "[default: 1.0]", "[default: litert]", "x>=10", "Exit status"):
+        assert shown in help_text, shown
+    assert "(default:" not in help_text  # defaults are shown by Typer, not written into help text
+    from edge_runtime.clikit import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"hs-convert {version()}"
 
 
 def test_target_that_cannot_run_the_file_is_refused(run_dir, tmp_path, monkeypatch):
     import convert.compat
 
     run = _copy_run(run_dir, tmp_path / "run")
+    before = _listing(run)
     monkeypatch.setitem(convert.compat.TARGETS, "tflite-runtime", "1.13.0")  # pretend an interpreter that old
     result = runner.invoke(app, [str(run), "--target", "tflite-runtime"])
-    _assert_clean_error(result, run / "nothing", "cannot target tflite-runtime")
+    _assert_clean_error(result, run, "cannot target tflite-runtime", before)
     assert "needs 1.14.0" in result.stderr
-    assert not list(run.glob("model_*.tflite")) and not (run / "conversion_report.json").exists()
 
 
 def test_console_script_error_is_one_line_without_traceback(tmp_path):
     res = subprocess.run([sys.executable, "-m", "convert.cli", str(tmp_path / "missing")], capture_output=True,
-                         text=True, cwd=ROOT, timeout=60)
+                         text=True, cwd=ROOT, timeout=60, check=False)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [f"hs-convert: error: run folder not found: {tmp_path / 'missing'}"]
 
@@ -338,9 +416,15 @@ for path in sys.argv[1:]:
     d = it.get_input_details()[0]
     it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     it.invoke()
-    print(path.rsplit("/", 1)[-1], it.get_tensor(it.get_output_details()[0]["index"]).ravel()[0])
+    out = it.get_output_details()[0]
+    raw = it.get_tensor(out["index"]).astype(np.float32).ravel()[0]
+    scale, zp = out["quantization"]
+    print(path.rsplit("/", 1)[-1], (raw - zp) * scale if scale else raw)
 """
     files = [str(out / f"model_{k}.tflite") for k in KINDS]
-    res = subprocess.run([str(TFLRT_PYTHON), "-c", code, *files], capture_output=True, text=True, timeout=60)
+    res = subprocess.run([str(TFLRT_PYTHON), "-c", code, *files], capture_output=True, text=True, timeout=60,
+                         check=False)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert len(res.stdout.strip().splitlines()) == len(KINDS)
+    rows = [line.split() for line in res.stdout.strip().splitlines()]
+    assert [name for name, _ in rows] == [f"model_{k}.tflite" for k in KINDS]
+    assert all(0.0 <= float(p) <= 1.0 for _, p in rows)  # each file ran and gave a probability

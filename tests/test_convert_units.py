@@ -89,3 +89,46 @@ def test_quantize_kinds_are_validated():
     assert _kinds([]) == ["float32"]
     with pytest.raises(ConvertError, match="unknown --quantize int4"):
         _kinds(["int4"])
+
+
+def test_labels_follow_the_device_decision_rule():
+    """predicted_labels is edge_runtime.decision.label_indices (P(labels[1]) >= threshold, inclusive)."""
+    from edge_runtime.decision import label_indices
+
+    sigmoid = np.array([[0.3], [0.7], [0.69999], [1.0]])
+    assert list(evaluate.predicted_labels(sigmoid, 2, threshold=0.7)) == [0, 1, 0, 1]
+    softmax = np.random.default_rng(0).dirichlet(np.ones(3), size=50)
+    assert (evaluate.predicted_labels(softmax, 3) == label_indices(softmax, 0.5)).all()
+
+
+def test_no_second_interpreter_or_decision_rule_in_convert():
+    """The parity check runs the device's code: convert/ builds no interpreter and holds no copy of the rule."""
+    from pathlib import Path
+
+    source = "\n".join(p.read_text() for p in (Path(__file__).resolve().parents[1] / "convert").glob("*.py"))
+    for copy in ("Interpreter(", "set_tensor(", "get_tensor(", ">= threshold", "argmax(axis=1)", "predict_labels"):
+        assert copy not in source, copy
+
+
+def test_output_folder_checks(tmp_path):
+    from convert.outputs import check_writable
+
+    check_writable(tmp_path)  # exists, writable
+    check_writable(tmp_path / "new" / "deeper")  # created later, from a writable parent
+    assert not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == []  # the probe leaves nothing
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConvertError, match="exists and is not a folder"):
+        check_writable(tmp_path / "file")
+    with pytest.raises(ConvertError, match="is not a folder"):
+        check_writable(tmp_path / "file" / "out")
+
+
+def test_corrupt_metrics_are_named_not_swallowed(tmp_path):
+    from convert.inputs import read_metrics
+
+    assert read_metrics(tmp_path / "metrics.json") == (None, None)  # absent: nothing to say
+    (tmp_path / "metrics.json").write_text('{"splits": {}}')
+    assert read_metrics(tmp_path / "metrics.json") == ({"splits": {}}, None)
+    (tmp_path / "metrics.json").write_text('{"splits": ')
+    metrics, problem = read_metrics(tmp_path / "metrics.json")
+    assert metrics is None and problem.startswith(f"ignoring {tmp_path / 'metrics.json'}: ")
