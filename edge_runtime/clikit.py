@@ -92,7 +92,7 @@ def run_app(app: typer.Typer, prog: str, args: list[str] | None = None) -> None:
             code = EXIT_SIGINT
         elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
             say(prog, f"error: {exc.format_message()} (see {prog} --help)")
-            code = exc.exit_code
+            code = int(getattr(exc, "exit_code"))
         else:
             raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,8 +13,8 @@ def label_indices(probs: np.ndarray, threshold: float) -> np.ndarray:
     if probs.ndim != 2:
         raise ValueError(f"expected [N, classes] probabilities, got shape {probs.shape}")
     if probs.shape[1] == 2:
-        return (probs[:, 1] >= threshold).astype(np.int64)
-    return probs.argmax(axis=1).astype(np.int64)
+        return np.asarray(probs[:, 1] >= threshold, dtype=np.int64)
+    return np.asarray(probs.argmax(axis=1), dtype=np.int64)
 
 
 def label_index(probs: np.ndarray, threshold: float) -> int:

@@ -6,6 +6,7 @@ only in a small window around where it was, at the one scale it had: several tim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -81,6 +82,6 @@ class FaceDetector:
         return _scale_box(best, 1.0 / scale, x0, y0)
 
 
-def _scale_box(b: np.ndarray, k: float, dx: int, dy: int) -> Box:
+def _scale_box(b: Sequence[int] | np.ndarray, k: float, dx: int, dy: int) -> Box:
     x, y, w, h = (int(v) for v in b)
     return int(round(x * k)) + dx, int(round(y * k)) + dy, int(round(w * k)), int(round(h * k))

@@ -60,8 +60,9 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
     if img.shape[2] == 4:
         alpha = img[:, :, 3:4].astype(np.float32) / 255.0
         bgr = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        return cv2.cvtColor(np.rint(bgr).astype(np.uint8), cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        img = np.rint(bgr).astype(np.uint8)
+    rgb: np.ndarray = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray | None:

@@ -136,7 +136,8 @@ class Runner:
         """One forward pass on a [1,H,W,C] tensor already in the input dtype; the raw output row."""
         self.interp.set_tensor(self.input.index, tensor)
         self.interp.invoke()
-        return self.interp.get_tensor(self.output.index)[0]
+        out: np.ndarray = self.interp.get_tensor(self.output.index)[0]
+        return out
 
 
 def dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:

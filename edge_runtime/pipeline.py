@@ -24,6 +24,9 @@ from .stats import StageStats
 from .track import Result, Tracker
 
 
+_END = object()  # what next() returns once a source has no more frames
+
+
 @dataclass(frozen=True)
 class Limits:
     max_frames: int | None = None
@@ -152,11 +155,11 @@ class Pipeline:
                     summary.stopped_by = reason
                     break
                 t0 = time.perf_counter()
-                frame = next(frames, False)
-                if frame is False:
+                frame = next(frames, _END)
+                if frame is _END:
                     summary.stopped_by = source.failure or "end of source"
                     break
-                if frame is None:  # a live source with nothing new yet
+                if not isinstance(frame, Frame):  # None: a live source with nothing new yet
                     continue
                 st.add("capture", time.perf_counter() - t0)
                 reason = self.step(frame, source.independent, summary)

@@ -77,4 +77,5 @@ def quantize(pixels: np.ndarray, scale: float, zero_point: int, dtype: np.dtype)
     """Float model input -> the integer input tensor of a fully quantized model."""
     info = np.iinfo(dtype)
     q = np.rint(pixels.astype(np.float32) / scale + zero_point)
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(dtype)
+    return out

@@ -100,12 +100,13 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         results = []
         for bi, (box, p) in enumerate(zip(boxes, probs)):
-            t = owner.get(bi)
-            if t is None:
+            matched = owner.get(bi)
+            if matched is None:
                 t = Track(id=next(self._ids), box=box, scores=np.asarray(p, np.float32).copy(), label=-1)
                 t.label = decide(t.scores, None, self.threshold, self.band)
                 self.tracks.append(t)
             else:
+                t = matched
                 t.box, t.misses = box, 0
                 t.scores = (1.0 - self.alpha) * t.scores + self.alpha * np.asarray(p, np.float32)
                 t.label = decide(t.scores, t.label, self.threshold, self.band)

@@ -46,7 +46,7 @@ class VideoFile:
 
     def _open(self, w: int, h: int) -> cv2.VideoWriter:
         suffix = self.path.suffix.lower()
-        fourcc = cv2.VideoWriter_fourcc(*("MJPG" if suffix == ".avi" else "mp4v"))
+        fourcc = cv2.VideoWriter.fourcc(*("MJPG" if suffix == ".avi" else "mp4v"))
         writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (w, h))
         if not writer.isOpened():
             raise RuntimeFailure(f"cannot write video {self.path} (OpenCV has no encoder for {suffix or 'it'})")
