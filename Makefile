@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TFLRT  := .cache/venv-tflrt
 DEMO   := runs/demo
 
-.PHONY: demo test test-fast install clean tflite-runtime-env model
+.PHONY: demo test test-fast install clean tflite-runtime-env model lint mypy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,17 @@ demo: $(STAMP)
 	$(BIN)/hs-run --model $(DEMO)/model_int8.tflite --source $(DEMO)/demo.mp4 --headless \
 		--json $(DEMO)/detections.jsonl --save $(DEMO)/annotated.mp4
 
-test: $(STAMP) $(TFLRT)/.installed
+# ruff (rules and format) and mypy: strict on the device code, the default mode on train/ and convert/.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory mypy
+
+mypy: $(STAMP)
+	$(BIN)/mypy --strict edge_runtime
+	$(BIN)/mypy train convert
+
+test: $(STAMP) $(TFLRT)/.installed lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -47,8 +47,9 @@ def bench_run(run_dir: Path, runs: int, quantize: list[str], calibration_samples
     from convert.core import convert_run
 
     with tempfile.TemporaryDirectory(prefix="hs-bench-convert-") as tmp:
-        report = convert_run(run_dir, quantize, out_dir=tmp, calibration_samples=calibration_samples,
-                             max_accuracy_drop=100.0)
+        report = convert_run(
+            run_dir, quantize, out_dir=tmp, calibration_samples=calibration_samples, max_accuracy_drop=100.0
+        )
         f32 = report["models"]["float32"]["size_bytes"]
         rows = []
         for kind, m in report["models"].items():
@@ -56,26 +57,47 @@ def bench_run(run_dir: Path, runs: int, quantize: list[str], calibration_samples
                 continue
             path = Path(tmp) / m["file"]
             lat = {t: latency_ms(path, t, runs) for t in (1, 2)}
-            rows.append({"kind": kind, "size_bytes": m["size_bytes"], "size_ratio": m["size_bytes"] / f32,
-                         "p50_ms_1_thread": lat[1]["p50"], "p50_ms_2_threads": lat[2]["p50"],
-                         "p90_ms_1_thread": lat[1]["p90"], "p90_ms_2_threads": lat[2]["p90"],
-                         "balanced_accuracy": m["metrics"]["balanced_accuracy"], "agreement": m["agreement"],
-                         "min_runtime_version": m["min_runtime_version"]})
-    return {"run_dir": str(run_dir), "params": report["models"]["keras"]["params"], "test_images": report["test"]["n"],
-            "input": report["models"]["float32"]["quantization"]["input"]["shape"], "rows": rows,
-            "cpu_count": os.cpu_count()}
+            rows.append(
+                {
+                    "kind": kind,
+                    "size_bytes": m["size_bytes"],
+                    "size_ratio": m["size_bytes"] / f32,
+                    "p50_ms_1_thread": lat[1]["p50"],
+                    "p50_ms_2_threads": lat[2]["p50"],
+                    "p90_ms_1_thread": lat[1]["p90"],
+                    "p90_ms_2_threads": lat[2]["p90"],
+                    "balanced_accuracy": m["metrics"]["balanced_accuracy"],
+                    "agreement": m["agreement"],
+                    "min_runtime_version": m["min_runtime_version"],
+                }
+            )
+    return {
+        "run_dir": str(run_dir),
+        "params": report["models"]["keras"]["params"],
+        "test_images": report["test"]["n"],
+        "input": report["models"]["float32"]["quantization"]["input"]["shape"],
+        "rows": rows,
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def print_bench(result: dict) -> bool:
-    print(f"run {result['run_dir']}: {result['params']:,} params, input {result['input']}, "
-          f"{result['test_images']} test images, {result['cpu_count']} CPUs (ai-edge-litert)")
-    head = f"{'kind':8} {'size KB':>9} {'vs f32':>7} {'p50 1t ms':>10} {'p50 2t ms':>10} {'bal.acc':>8} {'agree':>6} {'runtime':>8}"
+    print(
+        f"run {result['run_dir']}: {result['params']:,} params, input {result['input']}, "
+        f"{result['test_images']} test images, {result['cpu_count']} CPUs (ai-edge-litert)"
+    )
+    head = (
+        f"{'kind':8} {'size KB':>9} {'vs f32':>7} {'p50 1t ms':>10} {'p50 2t ms':>10} {'bal.acc':>8} "
+        f"{'agree':>6} {'runtime':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in result["rows"]:
-        print(f"{r['kind']:8} {r['size_bytes'] / 1024:9.1f} {100 * r['size_ratio']:6.1f}% {r['p50_ms_1_thread']:10.3f} "
-              f"{r['p50_ms_2_threads']:10.3f} {r['balanced_accuracy']:8.3f} {r['agreement']:6.3f} "
-              f"{r['min_runtime_version']:>8}")
+        print(
+            f"{r['kind']:8} {r['size_bytes'] / 1024:9.1f} {100 * r['size_ratio']:6.1f}% {r['p50_ms_1_thread']:10.3f} "
+            f"{r['p50_ms_2_threads']:10.3f} {r['balanced_accuracy']:8.3f} {r['agreement']:6.3f} "
+            f"{r['min_runtime_version']:>8}"
+        )
     int8 = next((r for r in result["rows"] if r["kind"] == "int8"), None)
     ok = True
     if int8:
@@ -89,14 +111,19 @@ def print_bench(result: dict) -> bool:
 
 
 def print_sweep(rows: list[dict]) -> None:
-    head = f"{'N asked':>7} {'used':>5} {'int8 bal.acc':>12} {'keras':>6} {'drop pt':>8} {'AUC':>6} {'agree':>6} {'max|dp|':>8}"
+    head = (
+        f"{'N asked':>7} {'used':>5} {'int8 bal.acc':>12} {'keras':>6} {'drop pt':>8} {'AUC':>6} {'agree':>6} "
+        f"{'max|dp|':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
         auc = "-" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
-        print(f"{r['calibration_samples']:7d} {r['used']:5d} {r['balanced_accuracy']:12.4f} "
-              f"{r['keras_balanced_accuracy']:6.3f} {r['drop_points']:+8.2f} {auc:>6} {r['agreement']:6.3f} "
-              f"{r['max_abs_prob_diff']:8.4f}")
+        print(
+            f"{r['calibration_samples']:7d} {r['used']:5d} {r['balanced_accuracy']:12.4f} "
+            f"{r['keras_balanced_accuracy']:6.3f} {r['drop_points']:+8.2f} {auc:>6} {r['agreement']:6.3f} "
+            f"{r['max_abs_prob_diff']:8.4f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from edge_runtime.build import RunConfig  # noqa: E402
+from edge_runtime.build import RunConfig
 
 VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
 
@@ -62,9 +62,10 @@ def main() -> None:
             s = int(rng.integers(96, 201))
             frame = np.clip(background(rng, (fw, fh)), 0, 255).astype(np.uint8)
             x0, y0 = int(rng.integers(0, fw - s)), int(rng.integers(0, fh - s))
-            frame[y0:y0 + s, x0:x0 + s] = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_LINEAR)
-            hits = [b for b in det.full(frame, "RGB")
-                    if x0 <= b[0] + b[2] / 2 <= x0 + s and y0 <= b[1] + b[3] / 2 <= y0 + s]
+            frame[y0 : y0 + s, x0 : x0 + s] = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_LINEAR)
+            hits = [
+                b for b in det.full(frame, "RGB") if x0 <= b[0] + b[2] / 2 <= x0 + s and y0 <= b[1] + b[3] / 2 <= y0 + s
+            ]
             y.append(label)
             crop_pred.append(label_index(p_crop, clf.info.threshold))
             if hits:
@@ -76,18 +77,27 @@ def main() -> None:
                 pipe_pred.append(-1)
                 found.append(False)
     y, crop_pred, pipe_pred, found = map(np.asarray, (y, crop_pred, pipe_pred, found))
-    print(f"model {args.model.name}: margin {clf.spec.face_crop.margin}, input {clf.spec.height}x{clf.spec.width}"
-          f"x{clf.spec.channels}; {len(y)} FER val faces ({', '.join(f'{n} {int((y == i).sum())}' for i, n in enumerate(labels))})")
+    print(
+        f"model {args.model.name}: margin {clf.spec.face_crop.margin}, input {clf.spec.height}x{clf.spec.width}"
+        f"x{clf.spec.channels}; {len(y)} FER val faces "
+        f"({', '.join(f'{n} {int((y == i).sum())}' for i, n in enumerate(labels))})"
+    )
     print(f"{'evaluation':<52}{'faces':>7}{'bal.acc':>9}")
     print(f"{'crops themselves (all faces)':<52}{len(y):>7}{balanced_accuracy(y, crop_pred):>9.4f}")
-    print(f"{'crops themselves (faces the detector found)':<52}{found.sum():>7}"
-          f"{balanced_accuracy(y[found], crop_pred[found]):>9.4f}")
-    print(f"{'detect + crop + classify (faces found)':<52}{found.sum():>7}"
-          f"{balanced_accuracy(y[found], pipe_pred[found]):>9.4f}")
+    print(
+        f"{'crops themselves (faces the detector found)':<52}{found.sum():>7}"
+        f"{balanced_accuracy(y[found], crop_pred[found]):>9.4f}"
+    )
+    print(
+        f"{'detect + crop + classify (faces found)':<52}{found.sum():>7}"
+        f"{balanced_accuracy(y[found], pipe_pred[found]):>9.4f}"
+    )
     gap = 100 * (balanced_accuracy(y[found], crop_pred[found]) - balanced_accuracy(y[found], pipe_pred[found]))
-    print(f"gap on the same faces: {gap:+.2f} points (target within 2); detector missed {int((~found).sum())} of "
-          f"{len(y)} faces ({100 * (~found).mean():.1f}%); agreement crop vs pipeline "
-          f"{np.mean(crop_pred[found] == pipe_pred[found]):.3f}")
+    print(
+        f"gap on the same faces: {gap:+.2f} points (target within 2); detector missed {int((~found).sum())} of "
+        f"{len(y)} faces ({100 * (~found).mean():.1f}%); agreement crop vs pipeline "
+        f"{np.mean(crop_pred[found] == pipe_pred[found]):.3f}"
+    )
 
 
 if __name__ == "__main__":

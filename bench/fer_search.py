@@ -11,32 +11,59 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from train.tfenv import quiet_tensorflow
+
+quiet_tensorflow()
 FER = ROOT.parent / "shared" / "data" / "fer2013"
 
 # name -> TrainConfig overrides. "origin256" is the origin documents' recipe.
 RECIPES: dict[str, dict] = {
-    "origin256_noaug": dict(arch="origin", image_size=256, channels=3, augment=False, epochs=10, patience=0,
-                            class_weight="none"),
-    "origin256": dict(arch="origin", image_size=256, channels=3),
-    "origin48": dict(arch="origin", image_size=48, channels=1),
-    "origin48_noaug": dict(arch="origin", image_size=48, channels=1, augment=False),
-    "origin48_drop": dict(arch="origin", image_size=48, channels=1, dropout=0.5, weight_decay=1e-4,
-                          lr_schedule="cosine"),
-    "compact48": dict(arch="compact", image_size=48, channels=1, dropout=0.3, lr_schedule="cosine"),
-    "compact48_wd": dict(arch="compact", image_size=48, channels=1, dropout=0.4, weight_decay=5e-4,
-                         lr_schedule="cosine"),
-    "compact64": dict(arch="compact", image_size=64, channels=1, dropout=0.3, lr_schedule="cosine"),
-    "compact48_3class": dict(arch="compact", image_size=48, channels=1, dropout=0.3, lr_schedule="cosine",
-                             classes=["happy", "neutral", "sad"]),
-    "compact48_rgb": dict(arch="compact", image_size=48, channels=3, dropout=0.3, lr_schedule="cosine"),
+    "origin256_noaug": {
+        "arch": "origin",
+        "image_size": 256,
+        "channels": 3,
+        "augment": False,
+        "epochs": 10,
+        "patience": 0,
+        "class_weight": "none",
+    },
+    "origin256": {"arch": "origin", "image_size": 256, "channels": 3},
+    "origin48": {"arch": "origin", "image_size": 48, "channels": 1},
+    "origin48_noaug": {"arch": "origin", "image_size": 48, "channels": 1, "augment": False},
+    "origin48_drop": {
+        "arch": "origin",
+        "image_size": 48,
+        "channels": 1,
+        "dropout": 0.5,
+        "weight_decay": 1e-4,
+        "lr_schedule": "cosine",
+    },
+    "compact48": {"arch": "compact", "image_size": 48, "channels": 1, "dropout": 0.3, "lr_schedule": "cosine"},
+    "compact48_wd": {
+        "arch": "compact",
+        "image_size": 48,
+        "channels": 1,
+        "dropout": 0.4,
+        "weight_decay": 5e-4,
+        "lr_schedule": "cosine",
+    },
+    "compact64": {"arch": "compact", "image_size": 64, "channels": 1, "dropout": 0.3, "lr_schedule": "cosine"},
+    "compact48_3class": {
+        "arch": "compact",
+        "image_size": 48,
+        "channels": 1,
+        "dropout": 0.3,
+        "lr_schedule": "cosine",
+        "classes": ["happy", "neutral", "sad"],
+    },
+    "compact48_rgb": {"arch": "compact", "image_size": 48, "channels": 3, "dropout": 0.3, "lr_schedule": "cosine"},
 }
 
 
@@ -63,39 +90,60 @@ def run_recipe(name: str, out: Path, epochs: int, seed: int) -> dict:
     from train.config import TrainConfig
     from train.trainer import train
 
-    params = dict(data=str(FER / "train"), out=str(out / name), classes=["happy", "sad"],
-                  test_data=str(FER / "val"), val_fraction=0.1, epochs=epochs, patience=6, seed=seed,
-                  cache=True, batch_size=64, verbose=2, margin=0.15)
+    params = {
+        "data": str(FER / "train"),
+        "out": str(out / name),
+        "classes": ["happy", "sad"],
+        "test_data": str(FER / "val"),
+        "val_fraction": 0.1,
+        "epochs": epochs,
+        "patience": 6,
+        "seed": seed,
+        "cache": True,
+        "batch_size": 64,
+        "verbose": 2,
+        "margin": 0.15,
+    }
     params.update(RECIPES[name])
     cfg = TrainConfig(**params)
     t0 = time.perf_counter()
     metrics = train(cfg)
     report = convert_run(out / name, quantize=["int8"], max_accuracy_drop=100.0)
     models = report["models"]
-    row = {"recipe": name, **{k: v for k, v in RECIPES[name].items() if k != "classes"},
-           "classes": params["classes"], "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
-           "s_per_epoch": metrics["seconds_per_epoch"],
-           "val_split_bal_acc": metrics["splits"]["val"]["balanced_accuracy"],
-           "fer_val_bal_acc_keras": models["keras"]["metrics"]["balanced_accuracy"],
-           "fer_val_bal_acc_float32": models["float32"]["metrics"]["balanced_accuracy"],
-           "fer_val_bal_acc_int8": models["int8"]["metrics"]["balanced_accuracy"],
-           "fer_val_acc_int8": models["int8"]["metrics"]["accuracy"],
-           "fer_val_auc_int8": models["int8"]["metrics"]["roc_auc"],
-           "int8_kb": round((out / name / "model_int8.tflite").stat().st_size / 1024, 1),
-           "int8_ms_1thread": round(int8_latency_ms(out / name / "model_int8.tflite"), 3),
-           "params": models["keras"].get("params"), "wall_s": round(time.perf_counter() - t0, 1)}
+    row = {
+        "recipe": name,
+        **{k: v for k, v in RECIPES[name].items() if k != "classes"},
+        "classes": params["classes"],
+        "epochs_run": metrics["epochs_run"],
+        "best_epoch": metrics["best_epoch"],
+        "s_per_epoch": metrics["seconds_per_epoch"],
+        "val_split_bal_acc": metrics["splits"]["val"]["balanced_accuracy"],
+        "fer_val_bal_acc_keras": models["keras"]["metrics"]["balanced_accuracy"],
+        "fer_val_bal_acc_float32": models["float32"]["metrics"]["balanced_accuracy"],
+        "fer_val_bal_acc_int8": models["int8"]["metrics"]["balanced_accuracy"],
+        "fer_val_acc_int8": models["int8"]["metrics"]["accuracy"],
+        "fer_val_auc_int8": models["int8"]["metrics"]["roc_auc"],
+        "int8_kb": round((out / name / "model_int8.tflite").stat().st_size / 1024, 1),
+        "int8_ms_1thread": round(int8_latency_ms(out / name / "model_int8.tflite"), 3),
+        "params": models["keras"].get("params"),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
     with (out / "results.jsonl").open("a") as f:
         f.write(json.dumps(row) + "\n")
     return row
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'recipe':<18}{'params':>9}{'ep':>4}{'s/ep':>7}{'bal.acc f32':>12}{'bal.acc int8':>13}"
-          f"{'AUC int8':>9}{'int8 ms':>8}{'KB':>8}")
+    print(
+        f"\n{'recipe':<18}{'params':>9}{'ep':>4}{'s/ep':>7}{'bal.acc f32':>12}{'bal.acc int8':>13}"
+        f"{'AUC int8':>9}{'int8 ms':>8}{'KB':>8}"
+    )
     for r in rows:
-        print(f"{r['recipe']:<18}{r['params'] or 0:>9}{r['epochs_run']:>4}{r['s_per_epoch']:>7}"
-              f"{r['fer_val_bal_acc_float32']:>12.4f}{r['fer_val_bal_acc_int8']:>13.4f}{r['fer_val_auc_int8']:>9.4f}"
-              f"{r['int8_ms_1thread']:>8.3f}{r['int8_kb']:>8}")
+        print(
+            f"{r['recipe']:<18}{r['params'] or 0:>9}{r['epochs_run']:>4}{r['s_per_epoch']:>7}"
+            f"{r['fer_val_bal_acc_float32']:>12.4f}{r['fer_val_bal_acc_int8']:>13.4f}{r['fer_val_auc_int8']:>9.4f}"
+            f"{r['int8_ms_1thread']:>8.3f}{r['int8_kb']:>8}"
+        )
 
 
 def main() -> None:

@@ -32,6 +32,11 @@ def scores(clf, folder: Path) -> np.ndarray:
     return np.asarray(out)
 
 
+def _split(p: np.ndarray, t: float, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """(uncertain, called sad) masks for P(sad) values ``p`` at threshold ``t`` and uncertain ``band``."""
+    return np.abs(p - t) < band, p >= t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "edge_runtime" / "models" / "happysad_int8.tflite")
@@ -44,19 +49,20 @@ def main() -> None:
     happy, sad, neutral = (scores(clf, VAL / c) for c in ("happy", "sad", "neutral"))
     print(f"{args.model.name}: P(sad) on fer2013/val; happy {len(happy)}, sad {len(sad)}, neutral {len(neutral)}")
     print(f"neutral P(sad) quartiles: {np.percentile(neutral, [25, 50, 75]).round(3).tolist()}")
-    print(f"{'band':>5} {'happy/sad uncertain':>20} {'bal.acc on the rest':>20} {'neutral: happy':>15} "
-          f"{'sad':>6} {'uncertain':>10}")
+    print(
+        f"{'band':>5} {'happy/sad uncertain':>20} {'bal.acc on the rest':>20} {'neutral: happy':>15} "
+        f"{'sad':>6} {'uncertain':>10}"
+    )
     for band in (float(b) for b in args.bands.split(",")):
-        def split(p):
-            unsure = np.abs(p - t) < band
-            return unsure, p >= t
-        uh, sh = split(happy)
-        us, ss = split(sad)
-        un, sn = split(neutral)
+        uh, sh = _split(happy, t, band)
+        us, ss = _split(sad, t, band)
+        un, sn = _split(neutral, t, band)
         covered_recall_h = np.mean(~sh[~uh]) if (~uh).any() else float("nan")
         covered_recall_s = np.mean(ss[~us]) if (~us).any() else float("nan")
-        print(f"{band:>5.2f} {np.mean(np.r_[uh, us]):>20.3f} {(covered_recall_h + covered_recall_s) / 2:>20.4f} "
-              f"{np.mean(~sn & ~un):>15.3f} {np.mean(sn & ~un):>6.3f} {np.mean(un):>10.3f}")
+        print(
+            f"{band:>5.2f} {np.mean(np.r_[uh, us]):>20.3f} {(covered_recall_h + covered_recall_s) / 2:>20.4f} "
+            f"{np.mean(~sn & ~un):>15.3f} {np.mean(sn & ~un):>6.3f} {np.mean(un):>10.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge_runtime.bench_cli import invoke_latency, pipeline_fps  # noqa: E402
-from edge_runtime.build import RunConfig  # noqa: E402
-from edge_runtime.model import PACKAGED_MODEL, ModelOptions, load_classifier  # noqa: E402
-from edge_runtime.preprocess import to_model_pixels  # noqa: E402
+from edge_runtime.bench_cli import invoke_latency, pipeline_fps
+from edge_runtime.build import RunConfig
+from edge_runtime.model import PACKAGED_MODEL, ModelOptions, load_classifier
+from edge_runtime.preprocess import to_model_pixels
 
 VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
 TARGETS = {"infer_ratio": 1.2, "face_fps": 100.0, "frame_fps": 300.0, "rss_mb": 200.0, "first_s": 1.5}
@@ -34,9 +34,24 @@ TARGETS = {"infer_ratio": 1.2, "face_fps": 100.0, "frame_fps": 300.0, "rss_mb": 
 def first_result_and_rss(model: Path, video: Path) -> tuple[float, float]:
     """Seconds from process start to the first JSON line, and the process's peak RSS in MB."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source",
-                             str(video), "--json", "-", "--headless"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "--model",
+            str(model),
+            "--source",
+            str(video),
+            "--json",
+            "-",
+            "--headless",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()
     first = time.perf_counter() - t0
@@ -57,7 +72,7 @@ def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, 
 
     model = keras.models.load_model(keras_path)
     load_s = time.perf_counter() - t0
-    _, h, w, c = model.input_shape
+    _, h, _w, c = model.input_shape
     spec = PreprocessSpec.for_size(h, channels=c)
     cap = cv2.VideoCapture(str(video))
     times = []
@@ -87,8 +102,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if not args.model.is_file():
-        print(f"bench: no model at {args.model}; pass --model FILE.tflite (e.g. a hs-convert int8 output)",
-              file=sys.stderr)
+        print(
+            f"bench: no model at {args.model}; pass --model FILE.tflite (e.g. a hs-convert int8 output)",
+            file=sys.stderr,
+        )
         return 2
     if not args.video.is_file():
         print(f"bench: video {args.video} not found; pass --video", file=sys.stderr)
@@ -111,20 +128,42 @@ def main() -> int:
         "|" + "-" * 46 + "|" + "-" * 18 + "|" + "-" * 12 + "|" + "-" * 6 + "|",
         row("bare invoke loop p50 / p90 (ms)", f"{bare50:.3f} / {bare90:.3f}"),
         row("bare invoke, a frame copied between (ms)", f"{cold50:.3f} / {cold90:.3f}"),
-        row("pipeline infer stage p50 (ms), frame mode", f"{inf50:.3f}",
-            f"<= {TARGETS['infer_ratio'] * bare50:.3f}", inf50 <= TARGETS["infer_ratio"] * bare50),
-        row("hs-run pipeline FPS, face mode", f"{face_fps:.1f}", f">= {TARGETS['face_fps']:.0f}",
-            face_fps >= TARGETS["face_fps"]),
-        row("hs-run pipeline FPS, frame mode", f"{frame_fps:.1f}", f">= {TARGETS['frame_fps']:.0f}",
-            frame_fps >= TARGETS["frame_fps"]),
-        row("runtime peak RSS (MB), fresh process", f"{rss_mb:.0f}", f"< {TARGETS['rss_mb']:.0f}",
-            rss_mb < TARGETS["rss_mb"]),
-        row("time to first result (s), incl. start-up", f"{first_s:.2f}", f"<= {TARGETS['first_s']}",
-            first_s <= TARGETS["first_s"]),
+        row(
+            "pipeline infer stage p50 (ms), frame mode",
+            f"{inf50:.3f}",
+            f"<= {TARGETS['infer_ratio'] * bare50:.3f}",
+            inf50 <= TARGETS["infer_ratio"] * bare50,
+        ),
+        row(
+            "hs-run pipeline FPS, face mode",
+            f"{face_fps:.1f}",
+            f">= {TARGETS['face_fps']:.0f}",
+            face_fps >= TARGETS["face_fps"],
+        ),
+        row(
+            "hs-run pipeline FPS, frame mode",
+            f"{frame_fps:.1f}",
+            f">= {TARGETS['frame_fps']:.0f}",
+            frame_fps >= TARGETS["frame_fps"],
+        ),
+        row(
+            "runtime peak RSS (MB), fresh process",
+            f"{rss_mb:.0f}",
+            f"< {TARGETS['rss_mb']:.0f}",
+            rss_mb < TARGETS["rss_mb"],
+        ),
+        row(
+            "time to first result (s), incl. start-up",
+            f"{first_s:.2f}",
+            f"<= {TARGETS['first_s']}",
+            first_s <= TARGETS["first_s"],
+        ),
     ]
     if args.keras and args.keras.is_file():
         ms, load_s = keras_per_frame(args.keras, args.video, args.keras_frames)
-        lines.append(row(f"origin way: Keras predict/frame ({args.keras_frames} fr)", f"{ms:.1f} ms = {1e3 / ms:.1f} FPS"))
+        lines.append(
+            row(f"origin way: Keras predict/frame ({args.keras_frames} fr)", f"{ms:.1f} ms = {1e3 / ms:.1f} FPS")
+        )
         lines.append(row("origin way: TF import + model load (s)", f"{load_s:.1f}"))
     else:
         lines.append(row("origin way: Keras predict per frame", "skipped: no --keras"))

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from train.tfenv import quiet_tensorflow
+
+quiet_tensorflow()
 SEED_SCENES = ROOT.parent / "shared" / "data" / "seed-scenes"
 
 
@@ -63,30 +65,67 @@ def main() -> None:
                 tmp = Path(tmp)
                 link_split([s for s in samples if fold_of[s.sha1] != fold], classes, tmp / "train")
                 link_split([s for s in samples if fold_of[s.sha1] == fold], classes, tmp / "test")
-                m = train(TrainConfig(data=str(tmp / "train"), test_data=str(tmp / "test"), out=str(tmp / "run"),
-                                      epochs=args.epochs, image_size=args.image_size, augment=args.augment,
-                                      roi="frame", val_fraction=0.15, patience=0, seed=rep * 100 + fold,
-                                      class_weight="none", cache=True, verbose=0, deterministic=False))
+                m = train(
+                    TrainConfig(
+                        data=str(tmp / "train"),
+                        test_data=str(tmp / "test"),
+                        out=str(tmp / "run"),
+                        epochs=args.epochs,
+                        image_size=args.image_size,
+                        augment=args.augment,
+                        roi="frame",
+                        val_fraction=0.15,
+                        patience=0,
+                        seed=rep * 100 + fold,
+                        class_weight="none",
+                        cache=True,
+                        verbose=0,
+                        deterministic=False,
+                    )
+                )
             t = m["splits"]["test"]
-            rows.append({"repeat": rep, "fold": fold, "n": t["n"], "accuracy": t["accuracy"],
-                         "balanced_accuracy": t["balanced_accuracy"], "roc_auc": t["roc_auc"]})
-            print(f"repeat {rep} fold {fold}: n={t['n']} accuracy {t['accuracy']:.3f} "
-                  f"balanced {t['balanced_accuracy']:.3f} AUC {t['roc_auc']:.3f}", flush=True)
+            rows.append(
+                {
+                    "repeat": rep,
+                    "fold": fold,
+                    "n": t["n"],
+                    "accuracy": t["accuracy"],
+                    "balanced_accuracy": t["balanced_accuracy"],
+                    "roc_auc": t["roc_auc"],
+                }
+            )
+            print(
+                f"repeat {rep} fold {fold}: n={t['n']} accuracy {t['accuracy']:.3f} "
+                f"balanced {t['balanced_accuracy']:.3f} AUC {t['roc_auc']:.3f}",
+                flush=True,
+            )
     acc = np.array([r["accuracy"] for r in rows])
     bal = np.array([r["balanced_accuracy"] for r in rows])
     per_repeat = [np.mean([r["balanced_accuracy"] for r in rows if r["repeat"] == k]) for k in range(args.repeats)]
     majority = max(report.usable.values()) / sum(report.usable.values())
-    summary = {"folds": args.folds, "repeats": args.repeats, "epochs": args.epochs, "image_size": args.image_size,
-               "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std(ddof=1)),
-               "balanced_accuracy_mean": float(bal.mean()), "balanced_accuracy_std": float(bal.std(ddof=1)),
-               "balanced_accuracy_repeat_means": per_repeat, "majority_class_rate": majority,
-               "origin_claim": 1.0, "folds_detail": rows, "data": report.to_dict()}
+    summary = {
+        "folds": args.folds,
+        "repeats": args.repeats,
+        "epochs": args.epochs,
+        "image_size": args.image_size,
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std(ddof=1)),
+        "balanced_accuracy_mean": float(bal.mean()),
+        "balanced_accuracy_std": float(bal.std(ddof=1)),
+        "balanced_accuracy_repeat_means": per_repeat,
+        "majority_class_rate": majority,
+        "origin_claim": 1.0,
+        "folds_detail": rows,
+        "data": report.to_dict(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     print(f"\n{args.repeats}x{args.folds}-fold, origin CNN {args.image_size}px frame mode, {args.epochs} epochs")
     print(f"accuracy          {acc.mean():.3f} +- {acc.std(ddof=1):.3f} (min {acc.min():.3f}, max {acc.max():.3f})")
-    print(f"balanced accuracy {bal.mean():.3f} +- {bal.std(ddof=1):.3f}  (chance 0.5; majority-class rate "
-          f"{majority:.3f}); origin documents claimed 1.000")
+    print(
+        f"balanced accuracy {bal.mean():.3f} +- {bal.std(ddof=1):.3f}  (chance 0.5; majority-class rate "
+        f"{majority:.3f}); origin documents claimed 1.000"
+    )
 
 
 if __name__ == "__main__":

@@ -43,9 +43,28 @@ def synthetic_video(folder: Path) -> Path:
 
 def soak(args: argparse.Namespace, work: Path) -> list[tuple[float, float]]:
     """(seconds since start, RSS MB) samples for the whole run."""
-    cmd = [sys.executable, "-m", "edge_runtime.cli", "--model", args.model, "--source", str(args.video), "--loop",
-           "--headless", "--max-frames", str(args.frames), "--json", str(work / "soak.jsonl"),
-           "--json-max-mb", "2", "--json-keep", "2", "--threads", str(args.threads), "--stats"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_runtime.cli",
+        "--model",
+        args.model,
+        "--source",
+        str(args.video),
+        "--loop",
+        "--headless",
+        "--max-frames",
+        str(args.frames),
+        "--json",
+        str(work / "soak.jsonl"),
+        "--json-max-mb",
+        "2",
+        "--json-keep",
+        "2",
+        "--threads",
+        str(args.threads),
+        "--stats",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(work / "soak.log", "w"))
     t0 = time.monotonic()
     samples = []
@@ -65,13 +84,17 @@ def table(samples: list[tuple[float, float]], frames: int) -> str:
     for q in (1, 2, 3, 4):
         at = min(samples, key=lambda s: abs(s[0] - total * q / 4))
         marks.append((f"quarter {q}", at))
-    lines = [f"{frames} frames in {total:.0f} s ({frames / total:.0f} FPS), {len(samples)} RSS samples",
-             "| point | time (s) | RSS (MB) |", "| --- | --- | --- |"]
+    lines = [
+        f"{frames} frames in {total:.0f} s ({frames / total:.0f} FPS), {len(samples)} RSS samples",
+        "| point | time (s) | RSS (MB) |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {name} | {t:.0f} | {mb:.1f} |" for name, (t, mb) in marks]
     q1 = marks[1][1][1]
     peak = max(mb for _, mb in samples if _ >= marks[1][1][0])
-    lines.append(f"growth from quarter 1 to the end: {marks[-1][1][1] - q1:+.1f} MB; "
-                 f"peak after quarter 1: {peak:.1f} MB")
+    lines.append(
+        f"growth from quarter 1 to the end: {marks[-1][1][1] - q1:+.1f} MB; peak after quarter 1: {peak:.1f} MB"
+    )
     return "\n".join(lines)
 
 
@@ -89,8 +112,9 @@ def main() -> int:
             print(f"soak: {args.video} not found; using a synthetic clip", file=sys.stderr)
             args.video = synthetic_video(work)
         samples = soak(args, work)
-        print(f"hs-run --model {args.model} --source {args.video.name} --loop --json (rotating) --threads "
-              f"{args.threads}")
+        print(
+            f"hs-run --model {args.model} --source {args.video.name} --loop --json (rotating) --threads {args.threads}"
+        )
         print(table(samples, args.frames))
         growth = samples[-1][1] - min(samples, key=lambda s: abs(s[0] - samples[-1][0] / 4))[1]
     return 1 if growth > args.max_growth_mb else 0

@@ -9,14 +9,16 @@ on the same files, so their ratio holds even on a busy machine.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from train.tfenv import quiet_tensorflow
+
+quiet_tensorflow()
 
 
 def _rate(ds, batches: int) -> float:
@@ -39,12 +41,11 @@ def main() -> None:
     ap.add_argument("--arch", default="origin")
     args = ap.parse_args()
 
-
+    from train.config import TrainConfig
     from train.data import scan
     from train.model import build_model
     from train.pipeline import make_dataset
     from train.trainer import make_spec
-    from train.config import TrainConfig
 
     tmp = None
     data = args.data
@@ -69,14 +70,22 @@ def main() -> None:
     model.fit(ds, steps_per_epoch=args.batches, epochs=1, verbose=0)
     train_rate = args.batches * args.batch_size / (time.perf_counter() - t0)
     rows.append(("training (pipeline + step)", train_rate))
-    print(f"\n{args.arch} {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, "
-          f"{args.batches} batches, {len(paths)} files from {data}")
+    print(
+        f"\n{args.arch} {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, "
+        f"{args.batches} batches, {len(paths)} files from {data}"
+    )
     print(f"{'stage':<36}{'images/s':>10}{'vs training':>13}")
     for name, rate in rows:
         print(f"{name:<36}{rate:>10.0f}{rate / train_rate:>12.1f}x")
     pipe = rows[1][1]
-    print("verdict: " + ("input pipeline keeps up (training is compute-bound)" if pipe > 1.2 * train_rate
-                         else "STARVED: the input pipeline limits training"))
+    print(
+        "verdict: "
+        + (
+            "input pipeline keeps up (training is compute-bound)"
+            if pipe > 1.2 * train_rate
+            else "STARVED: the input pipeline limits training"
+        )
+    )
     if tmp:
         tmp.cleanup()
 

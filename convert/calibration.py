@@ -38,7 +38,9 @@ def stratified_indices(labels: list[int] | np.ndarray, n: int, seed: int = 0) ->
 
 def representative(pixels: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     """The converter's representative_dataset: one float32 [1,H,W,C] 0..255 image per step."""
+
     def gen() -> Iterator[list[np.ndarray]]:
         for px in pixels:
             yield [px[None].astype(np.float32)]
+
     return gen

@@ -8,7 +8,7 @@ refused target or no TensorFlow (one-line error, nothing written); 4 the final w
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ PROG = "hs-convert"
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
 
-class Quantize(str, Enum):
+class Quantize(StrEnum):
     """Kinds written besides float32 (which is always written)."""
 
     float16 = "float16"
@@ -34,7 +34,7 @@ class Quantize(str, Enum):
     int8 = "int8"
 
 
-class Target(str, Enum):
+class Target(StrEnum):
     """The interpreter the files must load in."""
 
     litert = "litert"
@@ -82,43 +82,74 @@ def _print_problems(report: dict[str, Any], quiet: bool) -> None:
                 say(PROG, f"alarm: {name}: {m['near_constant']}")
 
 
-EPILOG = ("Exit status: 0 written and checked; 1 a check failed (or an internal error); 2 bad input; "
-          "4 writing failed; 130 interrupted; 143 terminated.")
+EPILOG = (
+    "Exit status: 0 written and checked; 1 a check failed (or an internal error); 2 bad input; "
+    "4 writing failed; 130 interrupted; 143 terminated."
+)
 
 
 @app.command(epilog=EPILOG)
 def main_command(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder written by hs-train (model.keras, model_info.json, "
-                                                 "splits.json).", show_default=False)],
-    quantize: Annotated[list[Quantize] | None, typer.Option(
-        "--quantize", "-q", case_sensitive=False, show_default=False,
-        help="Also write this kind (float32 is always written); repeat for several.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for the models and report.", show_default="RUN_DIR")] = None,
-    data: Annotated[Path | None, typer.Option(
-        help="Calibration images for int8: a folder of class subfolders.",
-        show_default="the run's train split")] = None,
-    calibration_samples: Annotated[int, typer.Option(
-        min=MIN_SAMPLES, help="Calibration images for int8, stratified by class.")] = DEFAULT_SAMPLES,
-    max_accuracy_drop: Annotated[float, typer.Option(
-        min=0.0, help="Points of balanced accuracy a converted model may lose against Keras.")] = 1.0,
-    target: Annotated[Target, typer.Option(
-        case_sensitive=False,
-        help="litert: ai-edge-litert, any recent runtime; tflite-runtime: files that load in 2.14.")] = Target.litert,
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Run folder written by hs-train (model.keras, model_info.json, splits.json).", show_default=False
+        ),
+    ],
+    quantize: Annotated[
+        list[Quantize] | None,
+        typer.Option(
+            "--quantize",
+            "-q",
+            case_sensitive=False,
+            show_default=False,
+            help="Also write this kind (float32 is always written); repeat for several.",
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the models and report.", show_default="RUN_DIR")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Calibration images for int8: a folder of class subfolders.", show_default="the run's train split"
+        ),
+    ] = None,
+    calibration_samples: Annotated[
+        int, typer.Option(min=MIN_SAMPLES, help="Calibration images for int8, stratified by class.")
+    ] = DEFAULT_SAMPLES,
+    max_accuracy_drop: Annotated[
+        float, typer.Option(min=0.0, help="Points of balanced accuracy a converted model may lose against Keras.")
+    ] = 1.0,
+    target: Annotated[
+        Target,
+        typer.Option(
+            case_sensitive=False,
+            help="litert: ai-edge-litert, any recent runtime; tflite-runtime: files that load in 2.14.",
+        ),
+    ] = Target.litert,
     seed: Annotated[int, typer.Option(help="Seed of the calibration sample.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Print only problems.")] = False,
-    version: Annotated[bool | None, typer.Option(
-        "--version", callback=version_callback(PROG), is_eager=True, help="Show the version and exit.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=version_callback(PROG), is_eager=True, help="Show the version and exit."),
+    ] = None,
 ) -> None:
     """Write model_float32.tflite (and model_<kind>.tflite per --quantize), their JSON, conversion_report.json."""
     if tensorflow_missing():
-        fail(PROG, f"TensorFlow is not installed (this is a runtime-only install); {TRAIN_EXTRA_HINT}",
-             EXIT_BAD_INPUT)
+        fail(PROG, f"TensorFlow is not installed (this is a runtime-only install); {TRAIN_EXTRA_HINT}", EXIT_BAD_INPUT)
     # TensorFlow is imported (quietly, train.tfenv) by convert_run only after the cheap checks of the inputs
     # and the output folder, so a bad input is refused in a second rather than after the import.
-    report = _convert(run_dir, {"quantize": [q.value for q in quantize or []], "out_dir": out, "data": data,
-                                "calibration_samples": calibration_samples, "max_accuracy_drop": max_accuracy_drop,
-                                "target": target.value, "seed": seed})
+    report = _convert(
+        run_dir,
+        {
+            "quantize": [q.value for q in quantize or []],
+            "out_dir": out,
+            "data": data,
+            "calibration_samples": calibration_samples,
+            "max_accuracy_drop": max_accuracy_drop,
+            "target": target.value,
+            "seed": seed,
+        },
+    )
     if not quiet:
         _print_summary(report)
     _print_problems(report, quiet)

@@ -26,8 +26,20 @@ _V = {
     "DEPTHWISE_CONV_2D": ["1.5.0", "1.12.0", "1.14.0", "2.2.0", "2.3.0", "2.3.0", "2.11.0"],
     "DEQUANTIZE": ["1.13.1", "1.14.0", "1.15.0", "2.2.0", "2.7.0"],
     "DIV": ["1.6.0", "2.3.0"],
-    "FULLY_CONNECTED": ["1.5.0", "1.10.0", "1.14.0", "1.14.0", "2.0.0", "2.1.0", "2.3.0", "2.3.0",
-                        "2.3.0", "2.11.0", None, "2.17.0"],
+    "FULLY_CONNECTED": [
+        "1.5.0",
+        "1.10.0",
+        "1.14.0",
+        "1.14.0",
+        "2.0.0",
+        "2.1.0",
+        "2.3.0",
+        "2.3.0",
+        "2.3.0",
+        "2.11.0",
+        None,
+        "2.17.0",
+    ],
     "HARD_SWISH": ["1.15.0"],
     "LEAKY_RELU": ["1.13.1", "2.3.0"],
     "LOGISTIC": ["1.14.0", "1.14.0", "2.3.0"],
@@ -81,10 +93,12 @@ class Compat:
     converter_min_runtime: str | None  # what the converter wrote into the file
 
     def to_dict(self) -> dict:
-        return {"min_runtime_version": self.min_runtime_version,
-                "ops": [{"op": o, "version": v, "since": s} for o, v, s in self.ops],
-                "unknown_ops": list(self.unknown),
-                "converter_min_runtime_version": self.converter_min_runtime}
+        return {
+            "min_runtime_version": self.min_runtime_version,
+            "ops": [{"op": o, "version": v, "since": s} for o, v, s in self.ops],
+            "unknown_ops": list(self.unknown),
+            "converter_min_runtime_version": self.converter_min_runtime,
+        }
 
 
 def analyse(flat: FlatModel) -> Compat:
@@ -106,8 +120,10 @@ def target_problem(compat: Compat, target: str) -> str | None:
     if limit is None:
         return None
     if compat.unknown:
-        return (f"ops {', '.join(compat.unknown)} are not in the op-version table, so loading in "
-                f"{target} {limit} cannot be promised")
+        return (
+            f"ops {', '.join(compat.unknown)} are not in the op-version table, so loading in "
+            f"{target} {limit} cannot be promised"
+        )
     too_new = [f"{o} v{v} (needs {s})" for o, v, s in compat.ops if s and version_key(s) > version_key(limit)]
     if too_new:
         return f"{target} {limit} lacks {', '.join(too_new)}"

@@ -80,22 +80,32 @@ def _calibration_set(run: inputs.RunInputs, data: str | Path | None, n: int, see
         paths, labels = inputs.split_files(run, "train")
         source = "the run's train split"
     if len(paths) < calibration.MIN_SAMPLES:
-        raise ConvertError(f"too few calibration images: {len(paths)} in {source}, int8 needs at least "
-                           f"{calibration.MIN_SAMPLES}")
+        raise ConvertError(
+            f"too few calibration images: {len(paths)} in {source}, int8 needs at least {calibration.MIN_SAMPLES}"
+        )
     idx = calibration.stratified_indices(labels, n, seed)
     x, y, skipped = inputs.load_pixels([paths[i] for i in idx], [labels[i] for i in idx], run.info)
     if len(x) < min(n, calibration.MIN_SAMPLES):
-        raise ConvertError(f"too few calibration images: {len(x)} usable of {len(idx)} drawn from {source} "
-                           f"({skipped} unreadable), int8 needs at least {calibration.MIN_SAMPLES}")
+        raise ConvertError(
+            f"too few calibration images: {len(x)} usable of {len(idx)} drawn from {source} "
+            f"({skipped} unreadable), int8 needs at least {calibration.MIN_SAMPLES}"
+        )
     missing = [c for i, c in enumerate(run.labels) if not np.any(y == i)]
     if missing:
         raise ConvertError(f"calibration images from {source} include no {', '.join(missing)} image")
-    return x, {"source": source, "requested": n, "used": len(x), "skipped": int(skipped), "seed": seed,
-               "per_class": {c: int(np.sum(y == i)) for i, c in enumerate(run.labels)}}
+    return x, {
+        "source": source,
+        "requested": n,
+        "used": len(x),
+        "skipped": int(skipped),
+        "seed": seed,
+        "per_class": {c: int(np.sum(y == i)) for i, c in enumerate(run.labels)},
+    }
 
 
-def _check_options(quantize: list[str] | tuple[str, ...] | None, target: str, calibration_samples: int,
-                   max_accuracy_drop: float) -> list[str]:
+def _check_options(
+    quantize: list[str] | tuple[str, ...] | None, target: str, calibration_samples: int, max_accuracy_drop: float
+) -> list[str]:
     """Option errors first: they need no file and no TensorFlow."""
     kinds = _kinds(quantize)
     if target not in compat.TARGETS:
@@ -120,11 +130,19 @@ def _reference(run: inputs.RunInputs, model: Any, x: np.ndarray, y: np.ndarray) 
     return Reference(x=x, y=y, probs=probs, metrics=metrics, labels=run.labels, threshold=run.info.threshold)
 
 
-def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("int8",), *,
-                out_dir: str | Path | None = None, data: str | Path | None = None,
-                calibration_samples: int = calibration.DEFAULT_SAMPLES, max_accuracy_drop: float = DEFAULT_MAX_DROP,
-                target: str = "litert", seed: int = 0, write: bool = True,
-                warn: Callable[[str], None] = log.warning) -> dict[str, Any]:
+def convert_run(
+    run_dir: str | Path,
+    quantize: list[str] | tuple[str, ...] = ("int8",),
+    *,
+    out_dir: str | Path | None = None,
+    data: str | Path | None = None,
+    calibration_samples: int = calibration.DEFAULT_SAMPLES,
+    max_accuracy_drop: float = DEFAULT_MAX_DROP,
+    target: str = "litert",
+    seed: int = 0,
+    write: bool = True,
+    warn: Callable[[str], None] = log.warning,
+) -> dict[str, Any]:
     """Convert ``run_dir``'s model.keras to float32 plus each kind in ``quantize`` and return the report.
 
     Raises ConvertError (bad input or an unwritable output folder, found before any slow work; nothing
@@ -149,7 +167,7 @@ def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("i
     x_test, y_test, test_skipped = inputs.load_pixels(test_paths, test_labels, run.info)
     if len(x_test) == 0:
         raise ConvertError(f"none of the {len(test_paths)} test images of {run.run_dir} could be read")
-    cal_x, cal_info = (_calibration_set(run, data, calibration_samples, seed) if "int8" in kinds else (None, None))
+    cal_x, cal_info = _calibration_set(run, data, calibration_samples, seed) if "int8" in kinds else (None, None)
     model = inputs.load_keras_model(run.model_path)
     inputs.check_model_matches(model, run.info)
 
@@ -158,19 +176,36 @@ def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("i
     ref = _reference(run, model, x_test, y_test)
     vers = versions()
     report: dict[str, Any] = {
-        "run_dir": str(run.run_dir.resolve()), "out_dir": str(out.resolve()),
+        "run_dir": str(run.run_dir.resolve()),
+        "out_dir": str(out.resolve()),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "labels": run.labels, "output": run.info.output, "threshold": ref.threshold, "target": target,
-        "max_accuracy_drop_points": max_accuracy_drop, "versions": vers, "warnings": list(run.warnings),
+        "labels": run.labels,
+        "output": run.info.output,
+        "threshold": ref.threshold,
+        "target": target,
+        "max_accuracy_drop_points": max_accuracy_drop,
+        "versions": vers,
+        "warnings": list(run.warnings),
         "test": {"n": len(x_test), "skipped": int(test_skipped), "source": "the run's test split"},
         "calibration": cal_info,
-        "models": {"keras": {"file": run.model_path.name, "size_bytes": run.model_path.stat().st_size,
-                             "params": int(model.count_params()), "metrics": ref.metrics,
-                             "near_constant": evaluate.near_constant(ref.probs)}},
+        "models": {
+            "keras": {
+                "file": run.model_path.name,
+                "size_bytes": run.model_path.stat().st_size,
+                "params": int(model.count_params()),
+                "metrics": ref.metrics,
+                "near_constant": evaluate.near_constant(ref.probs),
+            }
+        },
     }
-    context = {"run_info": run.info.to_dict(), "data_fingerprint": _data_fingerprint(run),
-               "training_metrics": _training_metrics(run), "target": target, "versions": vers,
-               "max_accuracy_drop": max_accuracy_drop}
+    context = {
+        "run_info": run.info.to_dict(),
+        "data_fingerprint": _data_fingerprint(run),
+        "training_metrics": _training_metrics(run),
+        "target": target,
+        "versions": vers,
+        "max_accuracy_drop": max_accuracy_drop,
+    }
     blobs, infos = _convert_all(model, run, kinds, cal_x, cal_info, ref, context, report)
     _summarise(report, kinds)
     if write:
@@ -178,9 +213,16 @@ def convert_run(run_dir: str | Path, quantize: list[str] | tuple[str, ...] = ("i
     return report
 
 
-def _convert_all(model: Any, run: inputs.RunInputs, kinds: list[str], cal_x: np.ndarray | None,
-                 cal_info: dict | None, ref: Reference, ctx: dict[str, Any],
-                 report: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, dict[str, Any]]]:
+def _convert_all(
+    model: Any,
+    run: inputs.RunInputs,
+    kinds: list[str],
+    cal_x: np.ndarray | None,
+    cal_info: dict | None,
+    ref: Reference,
+    ctx: dict[str, Any],
+    report: dict[str, Any],
+) -> tuple[dict[str, bytes], dict[str, dict[str, Any]]]:
     """Each kind converted, scored by the device runtime and described, in a temporary folder."""
     from .export import export_fixed_batch
     from .metadata import embed_model_info
@@ -198,8 +240,9 @@ def _convert_all(model: Any, run: inputs.RunInputs, kinds: list[str], cal_x: np.
                 raise ConvertError(str(exc)) from exc
             _check_target(kind, raw, ctx["target"])
             probs, quantization = _score_on_device(kind, raw, Path(tmp), ctx["run_info"], ref)
-            entry, infos[kind] = _describe_one(kind, raw, probs, quantization, ref,
-                                               cal_info["used"] if kind == "int8" else None, ctx)
+            entry, infos[kind] = _describe_one(
+                kind, raw, probs, quantization, ref, cal_info["used"] if kind == "int8" else None, ctx
+            )
             blobs[kind] = embed_model_info(raw, infos[kind])
             entry["size_bytes"] = len(blobs[kind])
             report["models"][kind] = entry
@@ -223,8 +266,9 @@ def _check_target(kind: str, raw: bytes, target: str) -> None:
         raise TargetError(f"{model_file_name(kind)} cannot target {target}: {problem}")
 
 
-def _score_on_device(kind: str, raw: bytes, tmp: Path, run_info: dict[str, Any],
-                     ref: Reference) -> tuple[np.ndarray, dict[str, Any]]:
+def _score_on_device(
+    kind: str, raw: bytes, tmp: Path, run_info: dict[str, Any], ref: Reference
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Test-split probabilities and I/O quantization of one converted file, through hs-run's own Classifier.
 
     The file is written with the run's metadata (labels, output, preprocessing) so the device loads it as it
@@ -238,8 +282,15 @@ def _score_on_device(kind: str, raw: bytes, tmp: Path, run_info: dict[str, Any],
     return evaluate.classifier_probabilities(classifier, ref.x), evaluate.io_quantization(classifier)
 
 
-def _describe_one(kind: str, raw: bytes, probs: np.ndarray, quantization: dict[str, Any], ref: Reference,
-                  calibration_used: int | None, ctx: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _describe_one(
+    kind: str,
+    raw: bytes,
+    probs: np.ndarray,
+    quantization: dict[str, Any],
+    ref: Reference,
+    calibration_used: int | None,
+    ctx: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report entry of one converted file and the ModelInfo dict to embed (and write beside it as JSON)."""
     from edge_runtime.tflite_meta import parse
 
@@ -252,24 +303,47 @@ def _describe_one(kind: str, raw: bytes, probs: np.ndarray, quantization: dict[s
     passed = drop <= max_drop + 1e-9
     file = model_file_name(kind) if passed else failed_file_name(kind)
     entry = {
-        "file": file, "model_info": Path(file).with_suffix(".json").name,
-        "kind": kind, "description": DESCRIPTIONS[kind], "metrics": met,
+        "file": file,
+        "model_info": Path(file).with_suffix(".json").name,
+        "kind": kind,
+        "description": DESCRIPTIONS[kind],
+        "metrics": met,
         **evaluate.compare(ref.probs, probs, len(ref.labels), ref.threshold),
-        "balanced_accuracy_drop_points": round(drop, 4), "near_constant": evaluate.near_constant(probs),
+        "balanced_accuracy_drop_points": round(drop, 4),
+        "near_constant": evaluate.near_constant(probs),
         "check": "passed" if passed else "FAILED",
-        "check_reason": None if passed else (f"balanced accuracy {met['balanced_accuracy']:.4f} is {drop:.2f} "
-                                             f"points below Keras {ref.metrics['balanced_accuracy']:.4f} "
-                                             f"(allowed {max_drop})"),
-        "min_runtime_version": comp.min_runtime_version, "compatibility": comp.to_dict(),
+        "check_reason": None
+        if passed
+        else (
+            f"balanced accuracy {met['balanced_accuracy']:.4f} is {drop:.2f} "
+            f"points below Keras {ref.metrics['balanced_accuracy']:.4f} "
+            f"(allowed {max_drop})"
+        ),
+        "min_runtime_version": comp.min_runtime_version,
+        "compatibility": comp.to_dict(),
         "quantization": {"kind": kind, **quantization},
     }
-    parity = {"test_images": len(ref.x), "balanced_accuracy": met["balanced_accuracy"],
-              "keras_balanced_accuracy": ref.metrics["balanced_accuracy"], "agreement": entry["agreement"],
-              "max_abs_prob_diff": entry["max_abs_prob_diff"], "passed": passed, "max_accuracy_drop_points": max_drop}
-    info = describe(ctx["run_info"], kind=kind, quantization=entry["quantization"], compat=entry["compatibility"],
-                    calibration_samples=calibration_used, data_fingerprint=ctx["data_fingerprint"],
-                    training_metrics=ctx["training_metrics"], target=ctx["target"], parity=parity,
-                    versions_=ctx["versions"])
+    parity = {
+        "test_images": len(ref.x),
+        "balanced_accuracy": met["balanced_accuracy"],
+        "keras_balanced_accuracy": ref.metrics["balanced_accuracy"],
+        "agreement": entry["agreement"],
+        "max_abs_prob_diff": entry["max_abs_prob_diff"],
+        "passed": passed,
+        "max_accuracy_drop_points": max_drop,
+    }
+    info = describe(
+        ctx["run_info"],
+        kind=kind,
+        quantization=entry["quantization"],
+        compat=entry["compatibility"],
+        calibration_samples=calibration_used,
+        data_fingerprint=ctx["data_fingerprint"],
+        training_metrics=ctx["training_metrics"],
+        target=ctx["target"],
+        parity=parity,
+        versions_=ctx["versions"],
+    )
     return entry, info
 
 
@@ -279,10 +353,17 @@ def calibration_sweep(run_dir: str | Path, sizes: list[int], **kwargs: Any) -> l
     for n in sizes:
         rep = convert_run(run_dir, ["int8"], calibration_samples=n, write=False, **kwargs)
         m = rep["models"]["int8"]
-        rows.append({"calibration_samples": n, "used": rep["calibration"]["used"],
-                     "balanced_accuracy": m["metrics"]["balanced_accuracy"],
-                     "keras_balanced_accuracy": rep["models"]["keras"]["metrics"]["balanced_accuracy"],
-                     "drop_points": m["balanced_accuracy_drop_points"], "roc_auc": m["metrics"]["roc_auc"],
-                     "agreement": m["agreement"], "max_abs_prob_diff": m["max_abs_prob_diff"],
-                     "input_scale": m["quantization"]["input"]["scale"]})
+        rows.append(
+            {
+                "calibration_samples": n,
+                "used": rep["calibration"]["used"],
+                "balanced_accuracy": m["metrics"]["balanced_accuracy"],
+                "keras_balanced_accuracy": rep["models"]["keras"]["metrics"]["balanced_accuracy"],
+                "drop_points": m["balanced_accuracy_drop_points"],
+                "roc_auc": m["metrics"]["roc_auc"],
+                "agreement": m["agreement"],
+                "max_abs_prob_diff": m["max_abs_prob_diff"],
+                "input_scale": m["quantization"]["input"]["scale"],
+            }
+        )
     return rows

@@ -7,8 +7,15 @@ from edge_runtime.errors import EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_WRITE_FAILED
 EXIT_BAD_INPUT = EXIT_USAGE  # the run folder, data or options cannot be used; nothing was written
 EXIT_INTERNAL = 1  # a bug, reported in one line by clikit.report_bug (hs-run uses 1 too)
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_INTERNAL", "EXIT_WRITE_FAILED", "ConvertError",
-           "TargetError", "WriteError"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_WRITE_FAILED",
+    "ConvertError",
+    "TargetError",
+    "WriteError",
+]
 
 
 class ConvertError(Exception):

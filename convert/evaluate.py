@@ -28,6 +28,7 @@ NEAR_CONSTANT_MIN_DISTINCT = 2  # fewer distinct score vectors than this: consta
 
 # ---------------------------------------------------------------------------------------------- scoring
 
+
 def to_probabilities(scores: np.ndarray, n_classes: int) -> np.ndarray:
     """Model output ([N,1] sigmoid or [N,C]) -> [N, n_classes] probabilities, as training computes them."""
     from train.metrics import to_probabilities as train_to_probabilities
@@ -58,20 +59,28 @@ def classifier_probabilities(classifier: Classifier, pixels: np.ndarray) -> np.n
 
 
 def _tensor_quantization(spec: TensorSpec) -> dict[str, Any]:
-    return {"dtype": spec.dtype.name, "shape": [int(s) for s in spec.shape], "scale": float(spec.scale),
-            "zero_point": int(spec.zero_point)}
+    return {
+        "dtype": spec.dtype.name,
+        "shape": [int(s) for s in spec.shape],
+        "scale": float(spec.scale),
+        "zero_point": int(spec.zero_point),
+    }
 
 
 def io_quantization(classifier: Classifier) -> dict[str, Any]:
     """Input and output dtype, shape, scale and zero point, as the device's runner sees them."""
-    return {"input": _tensor_quantization(classifier.runner.input),
-            "output": _tensor_quantization(classifier.runner.output)}
+    return {
+        "input": _tensor_quantization(classifier.runner.input),
+        "output": _tensor_quantization(classifier.runner.output),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- metrics
 
-def classification_metrics(y_true: np.ndarray, scores: np.ndarray, labels: list[str],
-                           threshold: float = 0.5) -> dict[str, Any]:
+
+def classification_metrics(
+    y_true: np.ndarray, scores: np.ndarray, labels: list[str], threshold: float = 0.5
+) -> dict[str, Any]:
     """Training's own metrics (train.metrics, numpy only) plus one-vs-rest ROC AUC for every class."""
     from train.metrics import classification_metrics as train_metrics
     from train.metrics import roc_auc

@@ -56,8 +56,15 @@ def load_run(run_dir: str | Path) -> RunInputs:
     if info.output not in ("sigmoid", "softmax"):
         raise ConvertError(f"model output {info.output!r} is neither sigmoid nor softmax")
     metrics, problem = read_metrics(run / rundir.METRICS)
-    return RunInputs(run_dir=run, info=info, labels=labels, splits=splits, metrics=metrics, model_path=model_path,
-                     warnings=[problem] if problem else [])
+    return RunInputs(
+        run_dir=run,
+        info=info,
+        labels=labels,
+        splits=splits,
+        metrics=metrics,
+        model_path=model_path,
+        warnings=[problem] if problem else [],
+    )
 
 
 def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -80,8 +87,9 @@ def read_metrics(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 def check_keras_archive(path: Path) -> None:
     """A .keras file is a zip archive; Keras reports a truncated one as "File not found", so check it first."""
     if not zipfile.is_zipfile(path):
-        raise ConvertError(f"{path} is corrupt or truncated: not a complete .keras (zip) archive; "
-                           "re-copy it or re-run hs-train")
+        raise ConvertError(
+            f"{path} is corrupt or truncated: not a complete .keras (zip) archive; re-copy it or re-run hs-train"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -151,5 +159,6 @@ def check_model_matches(model: Any, info: ModelInfo) -> None:
     units = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
     want_units = 1 if info.output == "sigmoid" else len(info.labels)
     if units != want_units:
-        raise ConvertError(f"model has {units} output unit(s); a {info.output} model over {len(info.labels)} "
-                           f"labels needs {want_units}")
+        raise ConvertError(
+            f"model has {units} output unit(s); a {info.output} model over {len(info.labels)} labels needs {want_units}"
+        )

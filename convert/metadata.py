@@ -61,9 +61,19 @@ def _dist_version(dist: str) -> str:
         return "unknown"
 
 
-def describe(run_info: dict[str, Any], *, kind: str, quantization: dict[str, Any], compat: dict[str, Any],
-             calibration_samples: int | None, data_fingerprint: str | None, training_metrics: Any,
-             target: str, parity: dict[str, Any], versions_: dict[str, str] | None = None) -> dict[str, Any]:
+def describe(
+    run_info: dict[str, Any],
+    *,
+    kind: str,
+    quantization: dict[str, Any],
+    compat: dict[str, Any],
+    calibration_samples: int | None,
+    data_fingerprint: str | None,
+    training_metrics: Any,
+    target: str,
+    parity: dict[str, Any],
+    versions_: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The ModelInfo dict embedded in one converted file: the run's ModelInfo plus conversion provenance.
 
     ``run_info`` is ``ModelInfo.to_dict()`` of the run (labels, threshold, output, preprocessing and the

@@ -49,8 +49,9 @@ def check_writable(out: Path) -> None:
         os.unlink(probe)
 
 
-def write_all(out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict],
-              report: dict[str, Any]) -> None:
+def write_all(
+    out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict], report: dict[str, Any]
+) -> None:
     """Each model, its JSON and the report, each atomically; an OS error (disk full) or an output name taken
     by something that is not a regular file (atomic_path refuses it) is a WriteError."""
     try:
@@ -59,8 +60,9 @@ def write_all(out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[
         raise WriteError(f"cannot write to {out}: {first_line(exc)}") from exc
 
 
-def _write_files(out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict],
-                 report: dict[str, Any]) -> None:
+def _write_files(
+    out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict], report: dict[str, Any]
+) -> None:
     from edge_runtime.atomic import write_bytes, write_json
 
     from . import report as report_mod

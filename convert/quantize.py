@@ -27,8 +27,9 @@ def model_file_name(kind: str) -> str:
     return f"model_{kind}.tflite"
 
 
-def convert(saved_model: str | Path, kind: str, representative: Representative | None = None,
-            per_channel_dense: bool = True) -> bytes:
+def convert(
+    saved_model: str | Path, kind: str, representative: Representative | None = None, per_channel_dense: bool = True
+) -> bytes:
     """Convert the SavedModel to ``kind``. ``int8`` needs ``representative`` (calibration images).
 
     ``per_channel_dense=False`` quantizes dense weights per tensor, as runtimes before 2.17 need for

@@ -23,8 +23,14 @@ class OutputRefused(RuntimeFailure, ValueError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -72,8 +78,9 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
     existing = os.lstat(final).st_mode if os.path.lexists(final) else None
     if existing is not None and not (stat.S_ISREG(existing) or stat.S_ISDIR(existing)):
         raise OutputRefused(f"{final} is {_kind(existing)}; it will not be replaced (nothing was changed)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or "".join(final.suffixes) or ".tmp",
-                                    dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=suffix or "".join(final.suffixes) or ".tmp", dir=final.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -26,8 +26,9 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 D = RunConfig(threads=1)
 
 
-def invoke_latency(clf: Classifier, runs: int = 200, warmup: int = 10,
-                   between: Callable[[], object] | None = None) -> tuple[float, float]:
+def invoke_latency(
+    clf: Classifier, runs: int = 200, warmup: int = 10, between: Callable[[], object] | None = None
+) -> tuple[float, float]:
     """(p50, p90) ms of the bare set_tensor + invoke + get_tensor loop on one fixed input.
 
     ``between`` runs untimed before each invoke (e.g. touching a frame's worth of memory, as the
@@ -78,25 +79,33 @@ def _thread_counts(text: str) -> list[int]:
 
 @app.command()
 def bench(
-    model: Annotated[Optional[str], typer.Option(help="TFLite model file or a packaged model's name",
-                                                 show_default="happysad")] = None,
-    source: Annotated[Optional[str], typer.Option(help="video for the pipeline FPS")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="TFLite model file or a packaged model's name", show_default="happysad")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="video for the pipeline FPS")] = None,
     threads: Annotated[str, typer.Option(help="comma-separated thread counts")] = "1,2,4",
     runs: Annotated[int, typer.Option(min=10, help="timed invokes per thread count")] = 200,
-    roi: Annotated[Optional[str], typer.Option(help="face or frame, for the pipeline",
-                                               show_default="from the model")] = None,
-    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")]
-    = D.detect_width,
-    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames")]
-    = D.detect_every,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback(PROG),
-                                          help="print the version and exit")] = False,
+    roi: Annotated[
+        str | None, typer.Option(help="face or frame, for the pipeline", show_default="from the model")
+    ] = None,
+    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")] = D.detect_width,
+    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames")] = D.detect_every,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=version_callback(PROG), help="print the version and exit"),
+    ] = False,
 ) -> None:
     """Print interpreter latency per thread count, then pipeline FPS on --source."""
     try:
         counts = _thread_counts(threads)
-        cfg = replace(D, model=model, source=source, model_options=ModelOptions(roi=roi),
-                      detect_width=detect_width, detect_every=detect_every)
+        cfg = replace(
+            D,
+            model=model,
+            source=source,
+            model_options=ModelOptions(roi=roi),
+            detect_width=detect_width,
+            detect_every=detect_every,
+        )
         typer.echo(f"{'threads':>7}  {'p50 ms':>8}  {'p90 ms':>8}")
         for n in counts:
             clf = build_classifier(replace(cfg, threads=n))
@@ -105,8 +114,10 @@ def bench(
         typer.echo(f"interpreter: {clf.backend}")
         if source:
             fps, stats = pipeline_fps(replace(cfg, threads=counts[-1]))
-            typer.echo(f"pipeline ({clf.info.preprocessing.face_crop.roi if roi is None else roi} mode, "
-                       f"{counts[-1]} threads) on {source}: {fps:.1f} FPS")
+            typer.echo(
+                f"pipeline ({clf.info.preprocessing.face_crop.roi if roi is None else roi} mode, "
+                f"{counts[-1]} threads) on {source}: {fps:.1f} FPS"
+            )
             typer.echo(stats.report())
     except RuntimeFailure as exc:
         fail(PROG, str(exc), exc.exit_code or EXIT_USAGE)

@@ -39,7 +39,7 @@ class RunConfig:
     fps: float | None = None
     threads: int = field(default_factory=default_threads)
     delegate: str | None = None
-    model_options: ModelOptions = ModelOptions()  # labels, size, roi, threshold... from the command line
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # labels, size, roi... from the command line
     headless: bool = False
     json_out: str | None = None  # a file (appended), "-" for stdout
     json_max_mb: float = 100.0  # rotate the JSON file at this size (0: never)
@@ -107,16 +107,26 @@ def source_fps(source: Source) -> float:
         return 0.0
 
 
-def build_pipeline(cfg: RunConfig, clf: Classifier, sinks: list[Sink], stats: StageStats | None = None,
-                   log: Log = lambda m: None) -> Pipeline:
-    return Pipeline(clf, build_detector(cfg, clf), build_tracker(clf), sinks, stats, log=log,
-                    search=SearchPlan(refresh_every=cfg.detect_every))
+def build_pipeline(
+    cfg: RunConfig, clf: Classifier, sinks: list[Sink], stats: StageStats | None = None, log: Log = lambda m: None
+) -> Pipeline:
+    return Pipeline(
+        clf,
+        build_detector(cfg, clf),
+        build_tracker(clf),
+        sinks,
+        stats,
+        log=log,
+        search=SearchPlan(refresh_every=cfg.detect_every),
+    )
 
 
 def check_config(cfg: RunConfig) -> None:
     """Settings that are wrong together, found before anything is opened."""
     if (cfg.camera is None) == (cfg.source is None):
-        raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
+        raise RuntimeFailure(
+            "give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)"
+        )
     if cfg.json_out and cfg.save and Path(cfg.json_out).resolve() == Path(cfg.save).resolve():
         raise RuntimeFailure("--json and --save name the same file")
     for out in (cfg.save, None if cfg.json_out == "-" else cfg.json_out):

@@ -11,29 +11,32 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, fields
-from enum import Enum
-from typing import Annotated, Any, Optional
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
 from .build import RunConfig
-from .clikit import fail, run_app, report_bug, say, version_callback
+from .clikit import fail, report_bug, run_app, say, version_callback
 from .errors import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated
 from .model import ModelOptions
 
 PROG = "hs-run"
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="Classify happy/sad faces from a camera, stream, video or images.")
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Classify happy/sad faces from a camera, stream, video or images.",
+)
 NAMES = {f.name for f in fields(RunConfig)}
 D = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}  # the one set of defaults
 
 
-class Roi(str, Enum):
+class Roi(StrEnum):
     face = "face"
     frame = "frame"
 
 
-class Channels(str, Enum):
+class Channels(StrEnum):
     grey = "1"
     rgb = "3"
 
@@ -96,48 +99,80 @@ def _exit_code(stop: StopFlag) -> int:
 
 @app.command()
 def run(
-    model: Annotated[Optional[str], typer.Option(
-        help="TFLite model file, or a packaged model: happysad, happysad-neutral", show_default="happysad")] = None,
-    camera: Annotated[Optional[str], typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,
-    source: Annotated[Optional[str], typer.Option(help="video file, image, folder, glob, or rtsp/http URL")] = None,
-    width: Annotated[Optional[int], typer.Option(min=1, help="camera mode width")] = None,
-    height: Annotated[Optional[int], typer.Option(min=1, help="camera mode height")] = None,
-    fps: Annotated[Optional[float], typer.Option(min=0.1, help="camera mode frame rate")] = None,
-    threads: Annotated[Optional[int], typer.Option(min=1, help="interpreter threads",
-                                                   show_default="all cores, at most 4")] = None,
-    delegate: Annotated[Optional[str], typer.Option(help="external delegate library, e.g. libedgetpu.so.1")] = None,
-    roi: Annotated[Optional[Roi], typer.Option(help="detect faces, or classify the whole frame",
-                                               show_default="from the model")] = None,
-    labels: Annotated[Optional[str], typer.Option(help="comma-separated labels for a model without metadata")] = None,
-    size: Annotated[Optional[int], typer.Option(min=8, help="input size for a model without metadata")] = None,
-    channels: Annotated[Optional[Channels], typer.Option(help="input channels for a model without metadata",
-                                                         show_default="from the model")] = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])",
-                                                       show_default="from the model")] = None,
-    uncertain_band: Annotated[Optional[float], typer.Option(
-        min=0.0, max=0.5, help="report 'uncertain' when |P - threshold| is below this",
-        show_default="from the model")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="TFLite model file, or a packaged model: happysad, happysad-neutral", show_default="happysad"
+        ),
+    ] = None,
+    camera: Annotated[str | None, typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,
+    source: Annotated[str | None, typer.Option(help="video file, image, folder, glob, or rtsp/http URL")] = None,
+    width: Annotated[int | None, typer.Option(min=1, help="camera mode width")] = None,
+    height: Annotated[int | None, typer.Option(min=1, help="camera mode height")] = None,
+    fps: Annotated[float | None, typer.Option(min=0.1, help="camera mode frame rate")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="interpreter threads", show_default="all cores, at most 4")
+    ] = None,
+    delegate: Annotated[str | None, typer.Option(help="external delegate library, e.g. libedgetpu.so.1")] = None,
+    roi: Annotated[
+        Roi | None, typer.Option(help="detect faces, or classify the whole frame", show_default="from the model")
+    ] = None,
+    labels: Annotated[str | None, typer.Option(help="comma-separated labels for a model without metadata")] = None,
+    size: Annotated[int | None, typer.Option(min=8, help="input size for a model without metadata")] = None,
+    channels: Annotated[
+        Channels | None, typer.Option(help="input channels for a model without metadata", show_default="from the model")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])", show_default="from the model"),
+    ] = None,
+    uncertain_band: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.5,
+            help="report 'uncertain' when |P - threshold| is below this",
+            show_default="from the model",
+        ),
+    ] = None,
     headless: Annotated[bool, typer.Option(help="no window (automatic without a display)")] = D["headless"],
-    json_out: Annotated[Optional[str], typer.Option(
-        "--json", metavar="PATH|-", help="JSON Lines, one row per frame, to PATH (appended, flushed per row: an "
-        "existing file is continued, never replaced) or '-' for stdout")] = None,
-    json_max_mb: Annotated[float, typer.Option(min=0.0, help="rotate the --json file at this size, MB (0: never)")]
-    = D["json_max_mb"],
-    json_keep: Annotated[int, typer.Option(min=0, help="rotated --json files kept (PATH.1 ... PATH.N)")]
-    = D["json_keep"],
-    save: Annotated[Optional[str], typer.Option(help="write the annotated video here (.mp4 or .avi)")] = None,
-    reconnect: Annotated[Optional[int], typer.Option(
-        min=0, help="attempts to (re)open a live source, the first open included", show_default="unlimited")] = None,
+    json_out: Annotated[
+        str | None,
+        typer.Option(
+            "--json",
+            metavar="PATH|-",
+            help="JSON Lines, one row per frame, to PATH (appended, flushed per row: an "
+            "existing file is continued, never replaced) or '-' for stdout",
+        ),
+    ] = None,
+    json_max_mb: Annotated[float, typer.Option(min=0.0, help="rotate the --json file at this size, MB (0: never)")] = D[
+        "json_max_mb"
+    ],
+    json_keep: Annotated[int, typer.Option(min=0, help="rotated --json files kept (PATH.1 ... PATH.N)")] = D[
+        "json_keep"
+    ],
+    save: Annotated[str | None, typer.Option(help="write the annotated video here (.mp4 or .avi)")] = None,
+    reconnect: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="attempts to (re)open a live source, the first open included", show_default="unlimited"
+        ),
+    ] = None,
     loop: Annotated[bool, typer.Option(help="play a video file again at its end")] = D["loop"],
-    max_frames: Annotated[Optional[int], typer.Option(min=1, help="stop after this many frames")] = None,
-    duration: Annotated[Optional[float], typer.Option(min=0.0, help="stop after this many seconds")] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many frames")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.0, help="stop after this many seconds")] = None,
     stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = D["stats"],
-    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")]
-    = D["detect_width"],
-    detect_every: Annotated[int, typer.Option(min=1, help="full-frame face search every N frames; local search "
-                                                          "around tracked faces between")] = D["detect_every"],
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=version_callback(PROG),
-                                          help="print the version and exit")] = False,
+    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")] = D[
+        "detect_width"
+    ],
+    detect_every: Annotated[
+        int,
+        typer.Option(min=1, help="full-frame face search every N frames; local search around tracked faces between"),
+    ] = D["detect_every"],
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=version_callback(PROG), help="print the version and exit"),
+    ] = False,
 ) -> None:
     """Run the classifier until the source ends, a limit is hit, or SIGINT/SIGTERM.
 
@@ -149,8 +184,14 @@ def run(
         _quiet_opencv()
         from .runner import execute
 
-        opts = ModelOptions(labels=_labels(labels), size=size, channels=int(channels.value) if channels else None,
-                            threshold=threshold, uncertain_band=uncertain_band, roi=roi.value if roi else None)
+        opts = ModelOptions(
+            labels=_labels(labels),
+            size=size,
+            channels=int(channels.value) if channels else None,
+            threshold=threshold,
+            uncertain_band=uncertain_band,
+            roi=roi.value if roi else None,
+        )
         settings.update(model_options=opts)
         if threads is None:
             settings.pop("threads")

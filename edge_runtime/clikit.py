@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from .errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, RuntimeFailure, Terminated, first_line
+from .errors import EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated, first_line
 
 DISTRIBUTION = "happysad-edge"
 
@@ -87,12 +87,12 @@ def run_app(app: typer.Typer, prog: str, args: list[str] | None = None) -> None:
         code = app(args=args, prog_name=prog, standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - filtered just below; anything else goes on up
+    except Exception as exc:
         if type(exc).__name__ == "Abort":
             code = EXIT_SIGINT
-        elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        elif hasattr(exc, "format_message") and isinstance(usage_code := getattr(exc, "exit_code", None), int):
             say(prog, f"error: {exc.format_message()} (see {prog} --help)")
-            code = int(getattr(exc, "exit_code"))
+            code = usage_code
         else:
             raise
     sys.exit(code if isinstance(code, int) else 0)

@@ -17,8 +17,11 @@ from .preprocess import Box
 
 CASCADE = "haarcascade_frontalface_default.xml"
 # Where distribution packages (apt's python3-opencv on Raspberry Pi OS has no cv2.data) keep the file.
-_SYSTEM_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
-                "/usr/local/share/opencv4/haarcascades")
+_SYSTEM_DIRS = (
+    "/usr/share/opencv4/haarcascades",
+    "/usr/share/opencv/haarcascades",
+    "/usr/local/share/opencv4/haarcascades",
+)
 
 
 def cascade_path(name: str = CASCADE) -> Path:
@@ -26,8 +29,10 @@ def cascade_path(name: str = CASCADE) -> Path:
     for d in dirs:
         if d and (Path(d) / name).is_file():
             return Path(d) / name
-    raise RuntimeFailure(f"OpenCV's {name} not found (looked in cv2.data and {', '.join(_SYSTEM_DIRS)}); "
-                         "install opencv-python-headless<5 or use --roi frame")
+    raise RuntimeFailure(
+        f"OpenCV's {name} not found (looked in cv2.data and {', '.join(_SYSTEM_DIRS)}); "
+        "install opencv-python-headless<5 or use --roi frame"
+    )
 
 
 def _grey(image: np.ndarray, order: str) -> np.ndarray:
@@ -40,8 +45,7 @@ class FaceDetector:
     """Boxes (x, y, w, h) in frame pixels. It holds no per-stream state: the pipeline decides, frame by frame,
     between a ``full`` search and a ``near`` search around each tracked face (see ``pipeline.SearchPlan``)."""
 
-    def __init__(self, width: int = 320, min_face: int = 24, scale_factor: float = 1.1,
-                 min_neighbors: int = 4) -> None:
+    def __init__(self, width: int = 320, min_face: int = 24, scale_factor: float = 1.1, min_neighbors: int = 4) -> None:
         self.cascade = cv2.CascadeClassifier(str(cascade_path()))
         if self.cascade.empty():
             raise RuntimeFailure(f"cannot load the face cascade {cascade_path()}")
@@ -51,15 +55,22 @@ class FaceDetector:
     def full(self, image: np.ndarray, order: str = "BGR") -> list[Box]:
         h, w = image.shape[:2]
         scale = min(1.0, self.width / w)
-        small = image if scale == 1.0 else cv2.resize(image, (self.width, max(1, round(h * scale))),
-                                                      interpolation=cv2.INTER_AREA)
-        boxes = self.cascade.detectMultiScale(_grey(small, order), scaleFactor=self.scale_factor,
-                                              minNeighbors=self.min_neighbors,
-                                              minSize=(self.min_face, self.min_face))
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(image, (self.width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        )
+        boxes = self.cascade.detectMultiScale(
+            _grey(small, order),
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_face, self.min_face),
+        )
         return [_scale_box(b, 1.0 / scale, 0, 0) for b in boxes]
 
-    def near(self, image: np.ndarray, order: str, box: Box, face_px: int = 64, pad_k: float = 0.6,
-             step: float = 1.1) -> Box | None:
+    def near(
+        self, image: np.ndarray, order: str, box: Box, face_px: int = 64, pad_k: float = 0.6, step: float = 1.1
+    ) -> Box | None:
         """The face in a window 2.2x the tracked box, searched at that box's scale (+-40%)."""
         x, y, bw, bh = box
         h, w = image.shape[:2]
@@ -73,9 +84,13 @@ class FaceDetector:
         if scale < 1.0:
             roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         side = face_px if scale < 1.0 else max(bw, bh)
-        found = self.cascade.detectMultiScale(_grey(roi, order), scaleFactor=step,
-                                              minNeighbors=max(2, self.min_neighbors - 1),
-                                              minSize=(int(side * 0.6),) * 2, maxSize=(int(side * 1.5),) * 2)
+        found = self.cascade.detectMultiScale(
+            _grey(roi, order),
+            scaleFactor=step,
+            minNeighbors=max(2, self.min_neighbors - 1),
+            minSize=(int(side * 0.6),) * 2,
+            maxSize=(int(side * 1.5),) * 2,
+        )
         if len(found) == 0:
             return None
         best = max(found, key=lambda b: b[2] * b[3])

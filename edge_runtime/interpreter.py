@@ -81,8 +81,9 @@ def build_interpreter(backend: Backend, model: Path, threads: int | None, delega
     """One interpreter for the whole run, tensors allocated."""
     delegates = [load_delegate(backend, delegate)] if delegate else None
     try:
-        interp = backend.module.Interpreter(model_path=str(model), num_threads=threads,
-                                            experimental_delegates=delegates)
+        interp = backend.module.Interpreter(
+            model_path=str(model), num_threads=threads, experimental_delegates=delegates
+        )
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise RuntimeFailure(f"{model} cannot be loaded by {backend.name}: {first_line(exc)}") from None
@@ -108,9 +109,14 @@ class TensorSpec:
 def _spec(detail: dict[str, Any]) -> TensorSpec:
     scale, zp = detail.get("quantization", (0.0, 0))
     sig = detail.get("shape_signature", detail["shape"])
-    return TensorSpec(index=int(detail["index"]), shape=tuple(int(v) for v in detail["shape"]),
-                      signature=tuple(int(v) for v in sig), dtype=np.dtype(detail["dtype"]),
-                      scale=float(scale), zero_point=int(zp))
+    return TensorSpec(
+        index=int(detail["index"]),
+        shape=tuple(int(v) for v in detail["shape"]),
+        signature=tuple(int(v) for v in sig),
+        dtype=np.dtype(detail["dtype"]),
+        scale=float(scale),
+        zero_point=int(zp),
+    )
 
 
 class Runner:

@@ -60,8 +60,10 @@ class JsonLinesFile:
         except OSError as exc:
             _cut(self._fd, start)
             full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-            raise WriteFailed(f"cannot write {self.path}{full}: {first_line(exc)}; "
-                              f"the {self.rows} complete rows written by this run are kept") from None
+            raise WriteFailed(
+                f"cannot write {self.path}{full}: {first_line(exc)}; "
+                f"the {self.rows} complete rows written by this run are kept"
+            ) from None
         self.rows += 1
         if self.max_bytes and start + len(line) >= self.max_bytes:
             self._rotate()

@@ -123,31 +123,37 @@ def output_kind(units: int, labels: int, path: Path) -> str:
         return "sigmoid"
     if units == labels:
         return "softmax"
-    raise RuntimeFailure(f"{path} has {units} output unit(s); --labels names {labels}: give one label per "
-                         "output unit (or two labels for a single sigmoid unit)")
+    raise RuntimeFailure(
+        f"{path} has {units} output unit(s); --labels names {labels}: give one label per "
+        "output unit (or two labels for a single sigmoid unit)"
+    )
 
 
 def _info_from_options(opts: ModelOptions, runner: Runner, path: Path) -> ModelInfo:
     if not opts.labels:
-        raise RuntimeFailure(f"{path} has no happysad metadata; pass --labels (e.g. --labels happy,sad) "
-                             "and, if needed, --size/--channels/--threshold")
-    _, h, w, c = runner.input.shape
+        raise RuntimeFailure(
+            f"{path} has no happysad metadata; pass --labels (e.g. --labels happy,sad) "
+            "and, if needed, --size/--channels/--threshold"
+        )
+    _, h, _w, c = runner.input.shape
     out = runner.output.shape
     units = out[-1] if len(out) == 2 else -1
     try:
         spec = PreprocessSpec.for_size(opts.size or h, channels=opts.channels or c)
     except ValueError as exc:
         raise RuntimeFailure(f"{path}: {first_line(exc)}") from None
-    return ModelInfo(labels=opts.labels, preprocessing=spec, threshold=0.5,
-                     output=output_kind(units, len(opts.labels), path))
+    return ModelInfo(
+        labels=opts.labels, preprocessing=spec, threshold=0.5, output=output_kind(units, len(opts.labels), path)
+    )
 
 
 def _apply_overrides(info: ModelInfo, opts: ModelOptions) -> ModelInfo:
     spec = info.preprocessing
     crop = spec.face_crop
     if opts.roi is not None or opts.margin is not None:
-        crop = FaceCrop(roi=opts.roi or crop.roi,
-                        margin=crop.margin if opts.margin is None else opts.margin, detector=crop.detector)
+        crop = FaceCrop(
+            roi=opts.roi or crop.roi, margin=crop.margin if opts.margin is None else opts.margin, detector=crop.detector
+        )
     info = replace(info, preprocessing=replace(spec, face_crop=crop))
     if opts.threshold is not None:
         info = replace(info, threshold=opts.threshold)
@@ -164,23 +170,33 @@ def _check_shapes(info: ModelInfo, runner: Runner, path: Path) -> None:
     """Refuse a model that is not an image classifier matching its own metadata."""
     inp, out = runner.input, runner.output
     if len(inp.shape) != 4 or inp.shape[3] not in (1, 3):
-        raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(inp.signature)} "
-                             "is not [batch, height, width, 1|3]")
+        raise RuntimeFailure(
+            f"{path} is not an image classifier: input shape {list(inp.signature)} is not [batch, height, width, 1|3]"
+        )
     if inp.dtype not in (np.float32, np.int8, np.uint8):
         raise RuntimeFailure(f"{path}: unsupported input type {inp.dtype}")
     spec = info.preprocessing
     if (spec.height, spec.width, spec.channels) != inp.shape[1:]:
-        raise RuntimeFailure(f"{path}: input tensor is {list(inp.shape[1:])} but the preprocessing says "
-                             f"{[spec.height, spec.width, spec.channels]}")
+        raise RuntimeFailure(
+            f"{path}: input tensor is {list(inp.shape[1:])} but the preprocessing says "
+            f"{[spec.height, spec.width, spec.channels]}"
+        )
     units = out.shape[-1] if len(out.shape) == 2 else -1
     want = 1 if info.output == "sigmoid" else len(info.labels)
     if units != want or (info.output == "sigmoid" and len(info.labels) != 2):
-        raise RuntimeFailure(f"{path} is not a {len(info.labels)}-label {info.output} classifier: output shape "
-                             f"{list(out.signature)}, expected [batch, {want}]")
+        raise RuntimeFailure(
+            f"{path} is not a {len(info.labels)}-label {info.output} classifier: output shape "
+            f"{list(out.signature)}, expected [batch, {want}]"
+        )
 
 
-def load_classifier(path: str | Path, opts: ModelOptions = ModelOptions(), threads: int | None = None,
-                    delegate: str | None = None, backend: Backend | None = None) -> Classifier:
+def load_classifier(
+    path: str | Path,
+    opts: ModelOptions = ModelOptions(),
+    threads: int | None = None,
+    delegate: str | None = None,
+    backend: Backend | None = None,
+) -> Classifier:
     """Check the file, read its metadata, build the interpreter once, check the tensors."""
     path = Path(path)
     flat = _read_flat(path)

@@ -23,7 +23,6 @@ from .sources import Frame, Source
 from .stats import StageStats
 from .track import Result, Tracker
 
-
 _END = object()  # what next() returns once a source has no more frames
 
 
@@ -48,7 +47,11 @@ class Summary:
     def line(self) -> str:
         skipped = sum(self.skipped.values())
         why = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
-        parts = [f"{self.frames} frames", f"{self.results} results", f"{skipped} skipped" + (f" ({why})" if why else "")]
+        parts = [
+            f"{self.frames} frames",
+            f"{self.results} results",
+            f"{skipped} skipped" + (f" ({why})" if why else ""),
+        ]
         if self.labels:
             parts.append("seen: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
         if self.dropped:
@@ -83,9 +86,16 @@ class SearchPlan:
 class Pipeline:
     """Everything built once per run; ``run`` loops until the source ends or a limit or stop is hit."""
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None, tracker: Tracker,
-                 sinks: list[Sink], stats: StageStats | None = None,
-                 log: Callable[[str], None] = lambda m: None, search: SearchPlan | None = None) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        detector: FaceDetector | None,
+        tracker: Tracker,
+        sinks: list[Sink],
+        stats: StageStats | None = None,
+        log: Callable[[str], None] = lambda m: None,
+        search: SearchPlan | None = None,
+    ) -> None:
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
         self.stats = stats or StageStats()
         self.log = log
@@ -128,8 +138,12 @@ class Pipeline:
     def output(self, frame: Frame, results: list[Result]) -> str | None:
         """Hand the frame's record to every sink; the first reason a sink gives to stop, or None."""
         t0 = time.perf_counter()
-        record: dict[str, Any] = {"frame": frame.index, "time": round(frame.time, 3), "source": frame.source,
-                                  "results": [r.to_dict() for r in results]}
+        record: dict[str, Any] = {
+            "frame": frame.index,
+            "time": round(frame.time, 3),
+            "source": frame.source,
+            "results": [r.to_dict() for r in results],
+        }
         image = None
         if self.draw:
             assert frame.image is not None
@@ -139,8 +153,13 @@ class Pipeline:
         self.stats.add("output", time.perf_counter() - t0)
         return next((r for r in reasons if r), None)
 
-    def run(self, source: Source, limits: Limits = Limits(), stop: threading.Event | None = None,
-            summary: Summary | None = None) -> Summary:
+    def run(
+        self,
+        source: Source,
+        limits: Limits = Limits(),
+        stop: threading.Event | None = None,
+        summary: Summary | None = None,
+    ) -> Summary:
         """Loop until the source ends, a limit or ``stop`` is hit, or a sink says stop. ``summary`` (the
         caller's, if given) is filled in as frames go, so it is complete even when a sink raises."""
         stop = stop or threading.Event()

@@ -11,8 +11,7 @@ import numpy as np
 
 from .spec import PreprocessSpec
 
-_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
-           "cubic": cv2.INTER_CUBIC}
+_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC}
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
@@ -36,7 +35,7 @@ def square_box(box: Box, margin: float, frame_w: int, frame_h: int) -> Box:
 
 def crop(image: np.ndarray, box: Box) -> np.ndarray:
     x, y, w, h = box
-    return image[y:y + h, x:x + w]
+    return image[y : y + h, x : x + w]
 
 
 def to_model_pixels(image: np.ndarray, spec: PreprocessSpec, order: str = "RGB") -> np.ndarray:

@@ -14,9 +14,11 @@ from .stats import StageStats
 
 def describe(clf: Classifier) -> str:
     inp, info = clf.runner.input, clf.info
-    return (f"model {clf.path.name}: input {'x'.join(map(str, inp.shape[1:]))} {inp.dtype}, labels "
-            f"{','.join(info.labels)} ({info.output}, threshold {info.threshold:g}), "
-            f"roi {info.preprocessing.face_crop.roi}")
+    return (
+        f"model {clf.path.name}: input {'x'.join(map(str, inp.shape[1:]))} {inp.dtype}, labels "
+        f"{','.join(info.labels)} ({info.output}, threshold {info.threshold:g}), "
+        f"roi {info.preprocessing.face_crop.roi}"
+    )
 
 
 def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
@@ -25,8 +27,7 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     clf = build_classifier(cfg)
     log(f"interpreter {clf.backend} ({cfg.threads} threads{', delegate ' + cfg.delegate if cfg.delegate else ''})")
     log(describe(clf))
-    source = open_source(cfg.camera, cfg.source, cfg.width, cfg.height, cfg.fps, cfg.reconnect, log=log,
-                         loop=cfg.loop)
+    source = open_source(cfg.camera, cfg.source, cfg.width, cfg.height, cfg.fps, cfg.reconnect, log=log, loop=cfg.loop)
     log(f"source {source.name} ({'live, newest frame only' if source.live else 'every frame'})")
     try:
         sinks = build_sinks(cfg, source, log)

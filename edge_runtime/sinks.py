@@ -35,8 +35,10 @@ def gui_problem() -> str | None:
     try:
         cv2.namedWindow("hs-run", cv2.WINDOW_NORMAL)
     except cv2.error:
-        return ("this OpenCV has no GUI support (opencv-python-headless); for a window: pip uninstall -y "
-                "opencv-python-headless && pip install 'opencv-python<5'")
+        return (
+            "this OpenCV has no GUI support (opencv-python-headless); for a window: pip uninstall -y "
+            "opencv-python-headless && pip install 'opencv-python<5'"
+        )
     return None
 
 

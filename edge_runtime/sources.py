@@ -63,6 +63,7 @@ class Capture(Protocol):
 
 # ---------------------------------------------------------------- files: every frame, in order
 
+
 class VideoFileSource:
     """Every frame of a video file, in order; ``loop`` starts it again at the end (a demo screen, a soak)."""
 
@@ -139,9 +140,16 @@ class LatestFrameReader:
 
     live, independent = True, False
 
-    def __init__(self, open_capture: Callable[[], Capture], name: str, reconnect: int | None = None,
-                 backoff: tuple[float, float] = (0.5, 10.0), log: Log = log_stderr,
-                 fail_reads: int = 5, stall_s: float | None = 10.0) -> None:
+    def __init__(
+        self,
+        open_capture: Callable[[], Capture],
+        name: str,
+        reconnect: int | None = None,
+        backoff: tuple[float, float] = (0.5, 10.0),
+        log: Log = log_stderr,
+        fail_reads: int = 5,
+        stall_s: float | None = 10.0,
+    ) -> None:
         self.open_capture, self.name, self.reconnect = open_capture, name, reconnect
         self.stall_s = stall_s
         self.backoff, self.log, self.fail_reads = backoff, log, fail_reads
@@ -214,8 +222,10 @@ class LatestFrameReader:
         while not self._stop.is_set():
             if self.reconnect is not None and attempt >= self.reconnect:
                 self.failure = f"{self.name}: gave up after {attempt} reconnect attempt(s)"
-                self.log(f"{self.name}: {'stopped delivering' if was_open else 'never opened'}; "
-                         f"gave up after {attempt} reconnect attempt(s)")
+                self.log(
+                    f"{self.name}: {'stopped delivering' if was_open else 'never opened'}; "
+                    f"gave up after {attempt} reconnect attempt(s)"
+                )
                 return False
             attempt += 1
             delay = min(self.backoff[1], self.backoff[0] * 2 ** (attempt - 1))
@@ -285,6 +295,7 @@ class LatestFrameReader:
 
 # ---------------------------------------------------------------- openers for live devices
 
+
 def _set_mode(cap: cv2.VideoCapture, width: int | None, height: int | None, fps: float | None) -> None:
     if width:
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
@@ -310,9 +321,12 @@ def camera_opener(camera: str, width: int | None, height: int | None, fps: float
             cap.release()
             tried.append(api_name)
         exists = "exists" if os.path.exists(device) else "does not exist"
-        raise RuntimeFailure(f"cannot open camera {camera}: tried {device} ({exists}) with "
-                             f"{' and '.join(tried)}; check the cable, `v4l2-ctl --list-devices`, "
-                             "and that no other program is using it")
+        raise RuntimeFailure(
+            f"cannot open camera {camera}: tried {device} ({exists}) with "
+            f"{' and '.join(tried)}; check the cable, `v4l2-ctl --list-devices`, "
+            "and that no other program is using it"
+        )
+
     return open_camera
 
 
@@ -327,6 +341,7 @@ def stream_opener(url: str, timeout_ms: int = 5000) -> Callable[[], Capture]:
             raise RuntimeFailure(f"cannot open stream {url} (OpenCV FFmpeg backend, {timeout_ms} ms timeout)")
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         return cap
+
     return open_stream
 
 
@@ -337,13 +352,16 @@ class PicamCapture:
         try:
             from picamera2 import Picamera2  # only on a Pi, only when asked for
         except ImportError:
-            raise RuntimeFailure("--camera picam needs picamera2, which is not installed "
-                                 "(on Raspberry Pi OS: sudo apt install python3-picamera2)") from None
+            raise RuntimeFailure(
+                "--camera picam needs picamera2, which is not installed "
+                "(on Raspberry Pi OS: sudo apt install python3-picamera2)"
+            ) from None
         try:
             self.cam = Picamera2()
             controls = {"FrameRate": float(fps)} if fps else {}
             config = self.cam.create_video_configuration(
-                main={"size": (width or 640, height or 480), "format": "RGB888"}, controls=controls)
+                main={"size": (width or 640, height or 480), "format": "RGB888"}, controls=controls
+            )
             self.cam.configure(config)
             self.cam.start()
         except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds
@@ -361,12 +379,22 @@ class PicamCapture:
 
 # ---------------------------------------------------------------- choosing a source
 
-def open_source(camera: str | None = None, source: str | None = None, width: int | None = None,
-                height: int | None = None, fps: float | None = None, reconnect: int | None = None,
-                log: Log = log_stderr, loop: bool = False) -> Source:
+
+def open_source(
+    camera: str | None = None,
+    source: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+    reconnect: int | None = None,
+    log: Log = log_stderr,
+    loop: bool = False,
+) -> Source:
     """The source the command line names; a clear error when it cannot be opened."""
     if (camera is None) == (source is None):
-        raise RuntimeFailure("give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)")
+        raise RuntimeFailure(
+            "give exactly one of --camera (0, /dev/video0, picam) or --source (file, folder, glob, URL)"
+        )
     if camera is not None:
         if camera == "picam":
             return LatestFrameReader(lambda: PicamCapture(width, height, fps), "picam", reconnect, log=log)

@@ -61,9 +61,8 @@ class PreprocessSpec:
             raise ValueError(f"interpolation must be one of {sorted(INTERPOLATIONS)}")
 
     @classmethod
-    def for_size(cls, size: int, channels: int = 3, **kw: Any) -> "PreprocessSpec":
-        return cls(height=size, width=size, channels=channels,
-                   color_order="GRAY" if channels == 1 else "RGB", **kw)
+    def for_size(cls, size: int, channels: int = 3, **kw: Any) -> PreprocessSpec:
+        return cls(height=size, width=size, channels=channels, color_order="GRAY" if channels == 1 else "RGB", **kw)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -72,7 +71,7 @@ class PreprocessSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PreprocessSpec":
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessSpec:
         d = dict(d)
         d.pop("spec_version", None)
         fc = d.pop("face_crop", {}) or {}
@@ -97,17 +96,26 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict)  # versions, data fingerprint, metrics, ...
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labels": list(self.labels), "threshold": self.threshold, "output": self.output,
-                "uncertain_band": self.uncertain_band, "preprocessing": self.preprocessing.to_dict(), **self.extra}
+        return {
+            "labels": list(self.labels),
+            "threshold": self.threshold,
+            "output": self.output,
+            "uncertain_band": self.uncertain_band,
+            "preprocessing": self.preprocessing.to_dict(),
+            **self.extra,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelInfo":
+    def from_dict(cls, d: dict[str, Any]) -> ModelInfo:
         core = {"labels", "threshold", "output", "preprocessing", "uncertain_band"}
         missing = {"labels", "preprocessing"} - d.keys()
         if missing:
             raise ValueError(f"model metadata lacks {sorted(missing)}")
-        return cls(labels=tuple(d["labels"]), threshold=float(d.get("threshold", 0.5)),
-                   output=str(d.get("output", "sigmoid")),
-                   uncertain_band=float(d.get("uncertain_band", 0.0)),
-                   preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
-                   extra={k: v for k, v in d.items() if k not in core})
+        return cls(
+            labels=tuple(d["labels"]),
+            threshold=float(d.get("threshold", 0.5)),
+            output=str(d.get("output", "sigmoid")),
+            uncertain_band=float(d.get("uncertain_band", 0.0)),
+            preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
+            extra={k: v for k, v in d.items() if k not in core},
+        )

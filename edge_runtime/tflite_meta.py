@@ -17,12 +17,40 @@ MODEL_INFO_KEY = "happysad.model_info"  # our metadata entry: UTF-8 JSON of spec
 
 # BuiltinOperator names for the codes a small CNN and its conversions use (schema.fbs).
 BUILTIN_NAMES = {
-    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
-    6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL", 19: "RELU",
-    21: "RELU6", 22: "RESHAPE", 25: "SOFTMAX", 28: "TANH", 32: "CUSTOM", 34: "PAD", 39: "TRANSPOSE",
-    40: "MEAN", 41: "SUB", 42: "DIV", 43: "SQUEEZE", 45: "STRIDED_SLICE", 53: "CAST", 54: "PRELU",
-    55: "MAXIMUM", 56: "ARG_MAX", 57: "MINIMUM", 74: "SUM", 77: "SHAPE", 83: "PACK", 98: "LEAKY_RELU",
-    114: "QUANTIZE", 117: "HARD_SWISH",
+    0: "ADD",
+    1: "AVERAGE_POOL_2D",
+    2: "CONCATENATION",
+    3: "CONV_2D",
+    4: "DEPTHWISE_CONV_2D",
+    6: "DEQUANTIZE",
+    9: "FULLY_CONNECTED",
+    14: "LOGISTIC",
+    17: "MAX_POOL_2D",
+    18: "MUL",
+    19: "RELU",
+    21: "RELU6",
+    22: "RESHAPE",
+    25: "SOFTMAX",
+    28: "TANH",
+    32: "CUSTOM",
+    34: "PAD",
+    39: "TRANSPOSE",
+    40: "MEAN",
+    41: "SUB",
+    42: "DIV",
+    43: "SQUEEZE",
+    45: "STRIDED_SLICE",
+    53: "CAST",
+    54: "PRELU",
+    55: "MAXIMUM",
+    56: "ARG_MAX",
+    57: "MINIMUM",
+    74: "SUM",
+    77: "SHAPE",
+    83: "PACK",
+    98: "LEAKY_RELU",
+    114: "QUANTIZE",
+    117: "HARD_SWISH",
 }
 
 
@@ -48,7 +76,8 @@ class _Reader:
 
     def _unpack(self, fmt: str, pos: int) -> int:
         self.need(pos, struct.calcsize(fmt))
-        return struct.unpack_from("<" + fmt, self.buf, pos)[0]
+        value: int = struct.unpack_from("<" + fmt, self.buf, pos)[0]
+        return value
 
     def u8(self, pos: int) -> int:
         return self._unpack("B", pos)
@@ -124,7 +153,7 @@ class _Reader:
         if pos is None:
             return None
         start, n = self.vector(table, index)
-        return self.buf[start:start + n].decode("utf-8", "replace")
+        return self.buf[start : start + n].decode("utf-8", "replace")
 
     def scalar(self, table: int, index: int, fmt: str, default: int) -> int:
         pos = self.field(table, index)
@@ -159,9 +188,12 @@ class FlatModel:
         if raw is None:
             return None
         try:
-            return json.loads(raw.rstrip(b"\x00").decode("utf-8"))
+            info = json.loads(raw.rstrip(b"\x00").decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FlatbufferError(f"metadata entry {MODEL_INFO_KEY!r} is not valid JSON: {exc}") from exc
+        if not isinstance(info, dict):
+            raise FlatbufferError(f"metadata entry {MODEL_INFO_KEY!r} is not a JSON object")
+        return info
 
     @property
     def min_runtime_version(self) -> str | None:
@@ -172,12 +204,12 @@ class FlatModel:
 def _buffer_bytes(r: _Reader, buffer_table: int) -> bytes:
     start, n = r.vector(buffer_table, 0)
     if n:
-        return bytes(r.buf[start:start + n])
+        return bytes(r.buf[start : start + n])
     offset = r.scalar(buffer_table, 1, "Q", 0)
     size = r.scalar(buffer_table, 2, "Q", 0)
     if offset > 1 and size:
         r.need(offset, size, "buffer data")
-        return bytes(r.buf[offset:offset + size])
+        return bytes(r.buf[offset : offset + size])
     return b""
 
 
@@ -221,8 +253,8 @@ def parse(buf: bytes) -> FlatModel:
         ops = []
         for oc in r.tables(root, 1):
             code = max(r.scalar(oc, 0, "b", 0), r.scalar(oc, 3, "i", 0))
-            name = r.string(oc, 1) if code == 32 else BUILTIN_NAMES.get(code, f"BUILTIN_{code}")
-            ops.append(OpCode(name=name or "CUSTOM", version=r.scalar(oc, 2, "i", 1)))
+            custom = r.string(oc, 1) if code == 32 else BUILTIN_NAMES.get(code, f"BUILTIN_{code}")
+            ops.append(OpCode(name=custom or "CUSTOM", version=r.scalar(oc, 2, "i", 1)))
         subgraphs = r.tables(root, 2)
         if not subgraphs:
             raise FlatbufferError("model has no subgraph")

@@ -13,7 +13,6 @@ import numpy as np
 from .decision import label_index
 from .preprocess import Box
 
-
 UNCERTAIN = "uncertain"
 
 
@@ -35,8 +34,13 @@ class Result:
     track: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": list(self.box), "label": self.label, "score": round(self.score, 4),
-                "scores": {k: round(v, 4) for k, v in self.scores.items()}, "track": self.track}
+        return {
+            "box": list(self.box),
+            "label": self.label,
+            "score": round(self.score, 4),
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "track": self.track,
+        }
 
 
 def iou(a: Box, b: Box) -> float:
@@ -66,8 +70,16 @@ class Tracker:
     """Greedy IoU matching; unmatched tracks survive ``max_misses`` frames so a missed detection does not
     reset a face's history. Ids are increasing ints, never reused within a run."""
 
-    def __init__(self, labels: tuple[str, ...], threshold: float = 0.5, alpha: float = 0.4, band: float = 0.1,
-                 min_iou: float = 0.3, max_misses: int = 5, uncertain: float = 0.0) -> None:
+    def __init__(
+        self,
+        labels: tuple[str, ...],
+        threshold: float = 0.5,
+        alpha: float = 0.4,
+        band: float = 0.1,
+        min_iou: float = 0.3,
+        max_misses: int = 5,
+        uncertain: float = 0.0,
+    ) -> None:
         self.labels, self.threshold = labels, threshold
         self.binary = len(labels) == 2
         self.uncertain = uncertain
@@ -84,8 +96,9 @@ class Tracker:
 
     def update(self, boxes: list[Box], probs: list[np.ndarray]) -> list[Result]:
         """Results for this frame's boxes, in the order given."""
-        pairs = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks)
-                        for bi, b in enumerate(boxes)), reverse=True)
+        pairs = sorted(
+            ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)), reverse=True
+        )
         owner: dict[int, Track] = {}
         used: set[int] = set()
         for overlap, ti, bi in pairs:
@@ -118,5 +131,4 @@ class Tracker:
         if self.binary and abs(float(t.scores[1]) - self.threshold) < self.uncertain:
             # People are seldom only happy or sad: a score near the threshold says neither, honestly.
             return Result(box=t.box, label=UNCERTAIN, score=float(t.scores[t.label]), scores=scores, track=t.id)
-        return Result(box=t.box, label=self.labels[t.label], score=float(t.scores[t.label]), scores=scores,
-                      track=t.id)
+        return Result(box=t.box, label=self.labels[t.label], score=float(t.scores[t.label]), scores=scores, track=t.id)

@@ -24,8 +24,25 @@ MAX_BUILTIN_CODE = 1000  # BuiltinOperator has about 210 codes; a larger one is 
 
 # TensorType code -> bytes per element; None where the size is not fixed (string, int4, resource, variant).
 TYPE_SIZES: dict[int, int | None] = {
-    0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: None, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 13: None, 14: None,
-    15: 4, 16: 2, 17: None, 18: 2,
+    0: 4,
+    1: 2,
+    2: 4,
+    3: 1,
+    4: 8,
+    5: None,
+    6: 1,
+    7: 2,
+    8: 8,
+    9: 1,
+    10: 8,
+    11: 16,
+    12: 8,
+    13: None,
+    14: None,
+    15: 4,
+    16: 2,
+    17: None,
+    18: 2,
 }
 
 
@@ -76,16 +93,23 @@ def _check_buffers(r: _Reader, buffers: list[int]) -> list[int]:
             _, n = r.vector(b, 0)
             offset, size = r.scalar(b, 1, "Q", 0), r.scalar(b, 2, "Q", 0)
         if offset > 1 and offset + size > len(r.buf):
-            raise CorruptModel(f"buffer {i} data at byte {offset} (+{size}) lies outside the file "
-                               f"({len(r.buf)} bytes)", truncated=True)
+            raise CorruptModel(
+                f"buffer {i} data at byte {offset} (+{size}) lies outside the file ({len(r.buf)} bytes)", truncated=True
+            )
         sizes.append(n or (size if offset > 1 else 0))
     return sizes
 
 
 def _read_tensor(r: _Reader, t: int, index: int) -> Tensor:
     shape, signature = tuple(r.ints(t, 0)), tuple(r.ints(t, 7))
-    return Tensor(index=index, shape=shape, signature=signature, type_code=r.scalar(t, 1, "b", 0),
-                  buffer=r.scalar(t, 2, "I", 0), variable=bool(r.scalar(t, 5, "B", 0)))
+    return Tensor(
+        index=index,
+        shape=shape,
+        signature=signature,
+        type_code=r.scalar(t, 1, "b", 0),
+        buffer=r.scalar(t, 2, "I", 0),
+        variable=bool(r.scalar(t, 5, "B", 0)),
+    )
 
 
 def _check_quantization(r: _Reader, t: int, tensor: Tensor) -> None:
@@ -101,8 +125,9 @@ def _check_quantization(r: _Reader, t: int, tensor: Tensor) -> None:
         raise CorruptModel(f"tensor {tensor.index} has {n_scale} quantization scales but {n_zp} zero points")
     qdim = r.scalar(q, 6, "i", 0)
     if n_scale > 1 and not (0 <= qdim < len(tensor.shape) and tensor.shape[qdim] == n_scale):
-        raise CorruptModel(f"tensor {tensor.index} of shape {list(tensor.shape)} has {n_scale} scales "
-                           f"along dimension {qdim}")
+        raise CorruptModel(
+            f"tensor {tensor.index} of shape {list(tensor.shape)} has {n_scale} scales along dimension {qdim}"
+        )
 
 
 def _check_tensor(tensor: Tensor, n_buffers: int, buffer_sizes: list[int]) -> int:
@@ -123,8 +148,9 @@ def _check_tensor(tensor: Tensor, n_buffers: int, buffer_sizes: list[int]) -> in
     size = TYPE_SIZES[tensor.type_code]
     data = buffer_sizes[tensor.buffer]
     if size is not None and data and data != n * size:
-        raise CorruptModel(f"tensor {i} of shape {list(shape)} needs {n * size} bytes but its buffer "
-                           f"{tensor.buffer} holds {data}")
+        raise CorruptModel(
+            f"tensor {i} of shape {list(shape)} needs {n * size} bytes but its buffer {tensor.buffer} holds {data}"
+        )
     return n * (size or 1)
 
 
@@ -136,15 +162,22 @@ def _check_input(tensor: Tensor) -> None:
         if not dims:
             continue
         _, h, w, c = dims
-        if not (low <= h <= MAX_IMAGE_SIDE and low <= w <= MAX_IMAGE_SIDE and low <= c <= MAX_IMAGE_CHANNELS
-                and 0 not in (h, w, c)):
-            raise CorruptModel(f"input tensor {tensor.index} declares shape {list(dims)} "
-                               f"({_millions(elements(dims))} elements): an image input is [1, H, W, C] with "
-                               f"H, W <= {MAX_IMAGE_SIDE} and C in 1..{MAX_IMAGE_CHANNELS}")
+        if not (
+            low <= h <= MAX_IMAGE_SIDE
+            and low <= w <= MAX_IMAGE_SIDE
+            and low <= c <= MAX_IMAGE_CHANNELS
+            and 0 not in (h, w, c)
+        ):
+            raise CorruptModel(
+                f"input tensor {tensor.index} declares shape {list(dims)} "
+                f"({_millions(elements(dims))} elements): an image input is [1, H, W, C] with "
+                f"H, W <= {MAX_IMAGE_SIDE} and C in 1..{MAX_IMAGE_CHANNELS}"
+            )
 
 
-def _check_operators(r: _Reader, sg: int, label: str, n_tensors: int,
-                     n_opcodes: int) -> list[tuple[list[int], list[int]]]:
+def _check_operators(
+    r: _Reader, sg: int, label: str, n_tensors: int, n_opcodes: int
+) -> list[tuple[list[int], list[int]]]:
     """Operator codes and tensor indices in range; returns each operator's (inputs, outputs)."""
     ops = []
     for k, op in enumerate(r.tables(sg, 3)):

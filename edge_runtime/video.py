@@ -31,8 +31,9 @@ def free_bytes(folder: Path) -> int:
 class VideoFile:
     needs_image = True
 
-    def __init__(self, path: str | Path, fps: float, log: Callable[[str], None],
-                 free: Callable[[Path], int] = free_bytes) -> None:
+    def __init__(
+        self, path: str | Path, fps: float, log: Callable[[str], None], free: Callable[[Path], int] = free_bytes
+    ) -> None:
         self.path = check_output_file(path)
         self.fps = fps if fps and fps > 0 else 25.0
         self.log, self.free = log, free

@@ -38,8 +38,18 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     from train.trainer import train
 
     out = tmp_path_factory.mktemp("tiny_run")
-    train(TrainConfig(data=str(tiny_data), out=str(out), epochs=2, image_size=32, batch_size=16, verbose=0,
-                      val_fraction=0.2, test_fraction=0.2))
+    train(
+        TrainConfig(
+            data=str(tiny_data),
+            out=str(out),
+            epochs=2,
+            image_size=32,
+            batch_size=16,
+            verbose=0,
+            val_fraction=0.2,
+            test_fraction=0.2,
+        )
+    )
     return out
 
 

@@ -56,8 +56,11 @@ class MjpegCamera:
                 try:
                     while camera._alive.is_set():
                         data = camera._jpeg(i)
-                        self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                        self.wfile.write(
+                            f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                            + data
+                            + b"\r\n"
+                        )
                         self.wfile.flush()
                         camera.frames_sent += 1
                         i += 1

@@ -31,14 +31,16 @@ def _keras_model(shape: tuple[int, ...], units: int, activation: str):
     import keras
 
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Rescaling(1.0 / 255),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.MaxPooling2D(4),
-        keras.layers.Flatten(),
-        keras.layers.Dense(units, activation=activation),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Rescaling(1.0 / 255),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(4),
+            keras.layers.Flatten(),
+            keras.layers.Dense(units, activation=activation),
+        ]
+    )
 
 
 def _convert(model, work: Path, int8: bool) -> bytes:

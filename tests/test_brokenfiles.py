@@ -21,9 +21,23 @@ def test_every_kind_is_written(broken):
     folder, outcomes = broken
     assert {p.name for p in folder.iterdir()} == set(outcomes)
     assert set(outcomes.values()) == {"ok"} | REASONS
-    for kind in ("valid.jpg", "empty.jpg", "text_named.jpg", "truncated.jpg", "truncated.png", "webp_named.jpg",
-                 "gif_named.jpg", "alpha.png", "rgb16.png", "gray.jpg", "cmyk.jpg", "tiny_4x4.png",
-                 "random_bytes.png", "corrupt_data.jpg", "corrupt_header.png"):
+    for kind in (
+        "valid.jpg",
+        "empty.jpg",
+        "text_named.jpg",
+        "truncated.jpg",
+        "truncated.png",
+        "webp_named.jpg",
+        "gif_named.jpg",
+        "alpha.png",
+        "rgb16.png",
+        "gray.jpg",
+        "cmyk.jpg",
+        "tiny_4x4.png",
+        "random_bytes.png",
+        "corrupt_data.jpg",
+        "corrupt_header.png",
+    ):
         assert kind in outcomes
     assert set(CONTENT) | GARBAGE == {n for n, o in outcomes.items() if o == "ok"}
 

@@ -23,8 +23,9 @@ KINDS = ("float32", "float16", "dynamic", "int8")
 runner = CliRunner()
 
 
-def write_easy_images(root: Path, n_per_class: int = 30, size: int = 24, classes=("happy", "sad"),
-                      seed: int = 0) -> Path:
+def write_easy_images(
+    root: Path, n_per_class: int = 30, size: int = 24, classes=("happy", "sad"), seed: int = 0
+) -> Path:
     """Class folders of PNGs a tiny CNN separates in a few epochs: bright 'happy', dark 'sad' noise."""
     rng = np.random.default_rng(seed)
     for ci, name in enumerate(classes):
@@ -44,8 +45,20 @@ def make_run(tmp: Path) -> Path:
     from train.trainer import train
 
     data = write_easy_images(tmp / "data")
-    cfg = TrainConfig(data=str(data), out=str(tmp / "run"), epochs=8, image_size=32, arch="origin", augment=False,
-                      batch_size=4, learning_rate=2e-3, patience=0, val_fraction=0.2, test_fraction=0.3, verbose=0)
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(tmp / "run"),
+        epochs=8,
+        image_size=32,
+        arch="origin",
+        augment=False,
+        batch_size=4,
+        learning_rate=2e-3,
+        patience=0,
+        val_fraction=0.2,
+        test_fraction=0.3,
+        verbose=0,
+    )
     metrics = train(cfg)
     assert metrics["splits"]["test"]["balanced_accuracy"] >= 0.9, "tiny run did not learn; tests need a real model"
     return tmp / "run"
@@ -105,11 +118,13 @@ def _test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------- happy path
 
+
 def test_every_kind_is_written_and_runs_in_litert(converted, run_dir):
     out, result, _ = converted
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"model_{kind}.{ext}" for kind in KINDS for ext in ("tflite", "json")] + ["conversion_report.json"])
+        [f"model_{kind}.{ext}" for kind in KINDS for ext in ("tflite", "json")] + ["conversion_report.json"]
+    )
     assert "int8 / float32 size" in result.stdout and result.stderr == ""  # nothing but the table on success
     from edge_runtime.imageio import read_image
     from edge_runtime.preprocess import to_model_pixels
@@ -142,7 +157,8 @@ def test_report_has_parity_for_every_model(converted):
         assert m["agreement"] >= 0.9 and m["max_abs_prob_diff"] < 0.2
         assert m["near_constant"] is None and m["check"] == "passed"
         assert m["balanced_accuracy_drop_points"] == pytest.approx(
-            100 * (keras_m["balanced_accuracy"] - m["metrics"]["balanced_accuracy"]), abs=1e-3)
+            100 * (keras_m["balanced_accuracy"] - m["metrics"]["balanced_accuracy"]), abs=1e-3
+        )
         assert m["min_runtime_version"] and m["size_bytes"] == (out / m["file"]).stat().st_size
     assert report["models"]["int8"]["quantization"]["input"]["dtype"] == "int8"
     assert report["calibration"]["used"] == 20 and set(report["calibration"]["per_class"]) == {"happy", "sad"}
@@ -192,8 +208,9 @@ for kind in ("float32", "float16", "dynamic", "int8"):
 assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 print("ok")
 """
-    res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False
+    )
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
     run_info = json.loads((run_dir / "model_info.json").read_text())
     embedded = json.loads((out / "model_int8.json").read_text())
@@ -211,16 +228,25 @@ def test_softmax_model_over_three_classes(tmp_path):
     classes = ["angry", "happy", "sad"]
     data = write_easy_images(tmp_path / "data", n_per_class=8, classes=classes)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
-                              keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.MaxPooling2D(4),
-                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(4),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     run = tmp_path / "run"
     run.mkdir()
     model.save(run / "model.keras")
     info = ModelInfo(labels=tuple(classes), preprocessing=PreprocessSpec.for_size(32), output="softmax")
     write_json(run / "model_info.json", info.to_dict())
-    entries = [{"path": str(p), "label": classes.index(p.parent.name), "sha1": f"{i:040x}"}
-               for i, p in enumerate(sorted(data.rglob("*.png")))]
+    entries = [
+        {"path": str(p), "label": classes.index(p.parent.name), "sha1": f"{i:040x}"}
+        for i, p in enumerate(sorted(data.rglob("*.png")))
+    ]
     write_json(run / "splits.json", {"classes": classes, "splits": {"train": entries[::2], "test": entries[1::2]}})
     result = runner.invoke(app, [str(run), "-q", "int8", "--calibration-samples", "10", "--max-accuracy-drop", "100"])
     assert result.exit_code == 0, result.output
@@ -235,6 +261,7 @@ def test_softmax_model_over_three_classes(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- failed check
+
 
 def test_int8_that_loses_accuracy_is_kept_as_failed_check(run_dir, tmp_path, monkeypatch):
     import convert.calibration as cal
@@ -262,6 +289,7 @@ def test_int8_that_loses_accuracy_is_kept_as_failed_check(run_dir, tmp_path, mon
 
 
 # ---------------------------------------------------------------------------------------------- bad input
+
 
 def _listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
@@ -292,15 +320,17 @@ def test_run_folder_without_model(run_dir, tmp_path):
 def test_corrupt_model_file(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path / "run")
     (run / "model.keras").write_bytes(b"PK\x03\x04 this is not a keras archive")
-    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
-                        "is corrupt or truncated")
+    _assert_clean_error(
+        runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out", "is corrupt or truncated"
+    )
 
 
 def test_corrupt_model_info(run_dir, tmp_path):
     run = _copy_run(run_dir, tmp_path / "run")
     (run / "model_info.json").write_text("{ not json")
-    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
-                        "model_info.json")
+    _assert_clean_error(
+        runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out", "model_info.json"
+    )
 
 
 def test_run_without_test_split(run_dir, tmp_path):
@@ -308,8 +338,9 @@ def test_run_without_test_split(run_dir, tmp_path):
     splits = json.loads((run / "splits.json").read_text())
     del splits["splits"]["test"]
     (run / "splits.json").write_text(json.dumps(splits))
-    _assert_clean_error(runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out",
-                        "no 'test' split")
+    _assert_clean_error(
+        runner.invoke(app, [str(run), "--out", str(tmp_path / "out")]), tmp_path / "out", "no 'test' split"
+    )
 
 
 def test_too_few_calibration_images(run_dir, tmp_path):
@@ -328,12 +359,20 @@ def test_calibration_folder_with_other_classes(run_dir, tmp_path):
     _assert_clean_error(result, tmp_path / "out", "has classes ['angry', 'happy']")
 
 
-@pytest.mark.parametrize(("option", "value", "choices"), [("-q", "int4", "'float16', 'dynamic', 'int8'"),
-                                                         ("--target", "tflite", "'litert', 'tflite-runtime'")])
+@pytest.mark.parametrize(
+    ("option", "value", "choices"),
+    [("-q", "int4", "'float16', 'dynamic', 'int8'"), ("--target", "tflite", "'litert', 'tflite-runtime'")],
+)
 def test_unknown_choice_is_a_usage_error(option, value, choices, tmp_path):
     """--quantize and --target are Enums: Typer refuses other values (exit 2) and names the choices."""
-    res = subprocess.run([sys.executable, "-m", "convert.cli", str(tmp_path), option, value, "--out",
-                          str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "convert.cli", str(tmp_path), option, value, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and f"'{value}' is not one of {choices}" in lines[0], res.stderr
@@ -351,8 +390,16 @@ def test_kinds_are_case_insensitive_and_library_calls_still_checked():
 
 def test_help_shows_choices_and_defaults_and_version():
     help_text = runner.invoke(app, ["--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"}).stdout
-    for shown in ("float16|dynamic|int8", "litert|tflite-runtime", "[default: (RUN_DIR)]", "[default: 200]",
-                  "[default: 1.0]", "[default: litert]", "x>=10", "Exit status"):
+    for shown in (
+        "float16|dynamic|int8",
+        "litert|tflite-runtime",
+        "[default: (RUN_DIR)]",
+        "[default: 200]",
+        "[default: 1.0]",
+        "[default: litert]",
+        "x>=10",
+        "Exit status",
+    ):
         assert shown in help_text, shown
     assert "(default:" not in help_text  # defaults are shown by Typer, not written into help text
     from edge_runtime.clikit import version
@@ -373,20 +420,44 @@ def test_target_that_cannot_run_the_file_is_refused(run_dir, tmp_path, monkeypat
 
 
 def test_console_script_error_is_one_line_without_traceback(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "convert.cli", str(tmp_path / "missing")], capture_output=True,
-                         text=True, cwd=ROOT, timeout=60, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "convert.cli", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [f"hs-convert: error: run folder not found: {tmp_path / 'missing'}"]
 
 
 # ---------------------------------------------------------------------------------------------- tflite-runtime
 
+
 @pytest.fixture(scope="module")
 def converted_for_tflite_runtime(run_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tflrt")
-    result = runner.invoke(app, [str(run_dir), "--out", str(out), "--target", "tflite-runtime", "-q", "dynamic",
-                                 "-q", "int8", "-q", "float16", "--calibration-samples", "20",
-                                 "--data", str(Path(run_dir).parent / "data")])
+    result = runner.invoke(
+        app,
+        [
+            str(run_dir),
+            "--out",
+            str(out),
+            "--target",
+            "tflite-runtime",
+            "-q",
+            "dynamic",
+            "-q",
+            "int8",
+            "-q",
+            "float16",
+            "--calibration-samples",
+            "20",
+            "--data",
+            str(Path(run_dir).parent / "data"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -422,8 +493,9 @@ for path in sys.argv[1:]:
     print(path.rsplit("/", 1)[-1], (raw - zp) * scale if scale else raw)
 """
     files = [str(out / f"model_{k}.tflite") for k in KINDS]
-    res = subprocess.run([str(TFLRT_PYTHON), "-c", code, *files], capture_output=True, text=True, timeout=60,
-                         check=False)
+    res = subprocess.run(
+        [str(TFLRT_PYTHON), "-c", code, *files], capture_output=True, text=True, timeout=60, check=False
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     rows = [line.split() for line in res.stdout.strip().splitlines()]
     assert [name for name, _ in rows] == [f"model_{k}.tflite" for k in KINDS]

@@ -53,6 +53,7 @@ def no_slow_work(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- damaged run files
 
+
 def test_truncated_model_is_reported_as_corrupt_not_missing(tiny_run, tmp_path, no_slow_work):
     run = _copy_run(tiny_run, tmp_path / "run")
     data = (run / "model.keras").read_bytes()
@@ -79,8 +80,14 @@ def test_bad_input_is_refused_without_importing_tensorflow(tiny_run, tmp_path):
     (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:100])
     (tmp_path / "file").write_text("x")
     for args in ([str(run)], [str(tiny_run), "--out", str(tmp_path / "file" / "out")]):
-        res = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER, *args], capture_output=True, text=True, cwd=ROOT,
-                             timeout=120, check=False)
+        res = subprocess.run(
+            [sys.executable, "-c", _IMPORTS_AFTER, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
         assert res.stdout.split() == ["2", "False"], (args, res.stdout, res.stderr[-2000:])
 
 
@@ -130,6 +137,7 @@ def test_cli_prints_the_metrics_warning_and_still_converts(tiny_run, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- output folder
+
 
 def _refuses_writes(folder: Path) -> bool:
     try:
@@ -206,16 +214,38 @@ def test_internal_error_is_one_line_exit_1(tiny_run, tmp_path, monkeypatch):
     result = runner.invoke(app, [str(tiny_run), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines() == [
-        "hs-convert: internal error: RuntimeError: boom (HS_DEBUG=1 shows a traceback)"]
+        "hs-convert: internal error: RuntimeError: boom (HS_DEBUG=1 shows a traceback)"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- signals
 
+
 def _start_conversion(run: Path, out: Path, tmpdir: Path) -> subprocess.Popen:
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    return subprocess.Popen([sys.executable, "-m", "convert.cli", str(run), "--out", str(out), "-q", "int8",
-                             "-q", "float16", "--calibration-samples", "10", "--max-accuracy-drop", "100"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "convert.cli",
+            str(run),
+            "--out",
+            str(out),
+            "-q",
+            "int8",
+            "-q",
+            "float16",
+            "--calibration-samples",
+            "10",
+            "--max-accuracy-drop",
+            "100",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_temp_folder(proc: subprocess.Popen, tmpdir: Path, timeout: float = 120.0) -> None:
@@ -229,8 +259,9 @@ def _wait_for_temp_folder(proc: subprocess.Popen, tmpdir: Path, timeout: float =
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
-                                                   (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
 def test_signal_mid_conversion_exits_cleanly_without_debris(tiny_run, tmp_path, sig, code, word):
     tmpdir, out = tmp_path / "tmp", tmp_path / "out"
     tmpdir.mkdir()
@@ -270,8 +301,14 @@ main()
 def test_runtime_only_install_names_the_extra(tiny_run, tmp_path):
     view = tmp_path / "site"
     view.mkdir()
-    res = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, str(view), str(tiny_run), "--out",
-                          str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TENSORFLOW, str(view), str(tiny_run), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install "happysad-edge[train]"' in lines[0], res.stderr[-2000:]

@@ -31,15 +31,29 @@ def test_base_install_runs_without_tensorflow(version, tmp_path):
         pytest.skip(f"no Python {version} here")
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True,
-                         text=True, timeout=900)
+    pip = subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=900
+    )
     assert pip.returncode == 0, pip.stderr[-2000:]
     listed = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list"], capture_output=True, text=True).stdout
     assert "tensorflow" not in listed.lower() and "keras" not in listed.lower()
     cv2.imwrite(str(tmp_path / "x.png"), np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
-    run = subprocess.run([str(venv / "bin/hs-run"), "--source", str(tmp_path / "x.png"), "--roi", "frame",
-                          "--headless", "--json", str(tmp_path / "o.jsonl")], capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            str(venv / "bin/hs-run"),
+            "--source",
+            str(tmp_path / "x.png"),
+            "--roi",
+            "frame",
+            "--headless",
+            "--json",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["results"]
     assert "happysad_int8.tflite" in run.stderr

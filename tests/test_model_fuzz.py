@@ -97,17 +97,17 @@ def mutate(buf: bytes, rng: random.Random, structure: list[int], shapes: list[in
         for _ in range(rng.randint(1, 4)):
             data[pos()] = rng.randrange(256)
     elif kind == "truncate":
-        del data[rng.randrange(len(data)):]
+        del data[rng.randrange(len(data)) :]
     elif kind == "zero":
         p, n = pos(), rng.randint(1, 64)
-        data[p:p + n] = bytes(len(data[p:p + n]))
+        data[p : p + n] = bytes(len(data[p : p + n]))
     elif kind == "copy":
         n, src, dst = rng.randint(4, 64), rng.randrange(len(data) - 64), pos()
-        data[dst:dst + n] = data[src:src + n]
+        data[dst : dst + n] = data[src : src + n]
     else:
         p = pos() & ~3 if kind == "int32" else rng.choice(shapes)
-        value = rng.choice([0, -1, -2, 2, 3, 0x10000, 5767216, 0x7FFFFFFF, rng.randrange(-2**31, 2**31)])
-        data[p:p + 4] = struct.pack("<i", value)
+        value = rng.choice([0, -1, -2, 2, 3, 0x10000, 5767216, 0x7FFFFFFF, rng.randrange(-(2**31), 2**31)])
+        data[p : p + 4] = struct.pack("<i", value)
     return bytes(data), kind
 
 
@@ -124,17 +124,32 @@ def _refusal_in_process(path: Path) -> str | None:
 
 def _run_child(path: Path) -> subprocess.CompletedProcess:
     """One model in a fresh interpreter process, exactly as a user would start it."""
-    return subprocess.run([sys.executable, "-m", "tests.fuzz_load", str(path)], check=False, cwd=REPO, capture_output=True,
-                          text=True, timeout=TIME_LIMIT_S, preexec_fn=_limit_child)
+    return subprocess.run(
+        [sys.executable, "-m", "tests.fuzz_load", str(path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIME_LIMIT_S,
+        preexec_fn=_limit_child,
+    )
 
 
 def _run_forked(paths: list[Path]) -> list[tuple[str, str]]:
     """(exit status or 'timeout', stderr) per model: one forked, limited process each (tests/fuzz_load.py)."""
     if not paths:
         return []
-    proc = subprocess.run([sys.executable, "-m", "tests.fuzz_load", "--serve"], check=False, cwd=REPO, capture_output=True,
-                          text=True, input="".join(f"{p}\n" for p in paths), preexec_fn=_limit_child,
-                          timeout=len(paths) * (TIME_LIMIT_S + 1) + 30, env={**os.environ, **CHILD_ENV})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz_load", "--serve"],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        input="".join(f"{p}\n" for p in paths),
+        preexec_fn=_limit_child,
+        timeout=len(paths) * (TIME_LIMIT_S + 1) + 30,
+        env={**os.environ, **CHILD_ENV},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     status = dict(line.split("\t")[::-1] for line in proc.stdout.splitlines())
     return [(status[str(p)], Path(f"{p}.stderr").read_text(errors="replace")) for p in paths]
@@ -188,8 +203,10 @@ def test_mutated_models_run_or_are_refused_in_one_line(tmp_path):
     for path, (status, stderr) in zip([p for k in range(WORKERS) for p in to_run[k::WORKERS]], results):
         outcomes[_check_child(path.name, path, status, stderr)] += 1
     refused = N_CASES - outcomes["ran"]
-    print(f"\nmodel fuzz: {N_CASES} cases ({dict(kinds)}) in {time.monotonic() - start:.1f} s: "
-          f"ran {outcomes['ran']}, refused {refused} ({len(to_run)} loaded in a child process)")
+    print(
+        f"\nmodel fuzz: {N_CASES} cases ({dict(kinds)}) in {time.monotonic() - start:.1f} s: "
+        f"ran {outcomes['ran']}, refused {refused} ({len(to_run)} loaded in a child process)"
+    )
     for reason, n in outcomes.most_common():
         print(f"  {n:4d}  {reason}")
     assert outcomes["ran"] > 0 and refused > 0

@@ -14,11 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
-
 from tests.runtime_fixtures import FACE_CLIP, face_image, write_video
 
 REPO = Path(__file__).resolve().parents[1]
-
 
 
 def hs_run(*args: str):
@@ -53,8 +51,17 @@ def test_image_folder_json_file_and_saved_video(models, tmp_path):
         cv2.imwrite(str(folder / f"{i}.png"), face_image(48 + 16 * i, seed=i))
     (folder / "3.jpg").write_bytes(b"\xff\xd8\xff garbage")
     out, save = tmp_path / "out.jsonl", tmp_path / "out.mp4"
-    res = hs_run("--model", str(models["int8_frame"]), "--source", str(folder), "--json", str(out),
-                 "--save", str(save), "--headless")
+    res = hs_run(
+        "--model",
+        str(models["int8_frame"]),
+        "--source",
+        str(folder),
+        "--json",
+        str(out),
+        "--save",
+        str(save),
+        "--headless",
+    )
     assert res.exit_code == 0, res.output
     recs = records(out.read_text())
     assert [r["source"] for r in recs] == [str(folder / f"{i}.png") for i in range(3)]
@@ -65,15 +72,18 @@ def test_image_folder_json_file_and_saved_video(models, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "{tmp}/none.tflite", "--source", "x.mp4"], "model file not found"),
-    (["--model", "{wrong}", "--source", "x.mp4"], "not a 2-label sigmoid classifier"),
-    (["--model", "{int8}", "--camera", "5", "--reconnect", "0"], "cannot open camera 5"),
-    (["--model", "{int8}", "--source", "{tmp}"], "no images found"),
-    (["--model", "{int8}", "--source", "x.mp4", "--labels", "happy"], "--labels needs two or more"),
-    (["--model", "{int8}", "--source", "x.mp4", "--delegate", "/no/libedgetpu.so.1"], "cannot load delegate"),
-    (["--model", "{bare}", "--source", "x.mp4"], "pass --labels"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "{tmp}/none.tflite", "--source", "x.mp4"], "model file not found"),
+        (["--model", "{wrong}", "--source", "x.mp4"], "not a 2-label sigmoid classifier"),
+        (["--model", "{int8}", "--camera", "5", "--reconnect", "0"], "cannot open camera 5"),
+        (["--model", "{int8}", "--source", "{tmp}"], "no images found"),
+        (["--model", "{int8}", "--source", "x.mp4", "--labels", "happy"], "--labels needs two or more"),
+        (["--model", "{int8}", "--source", "x.mp4", "--delegate", "/no/libedgetpu.so.1"], "cannot load delegate"),
+        (["--model", "{bare}", "--source", "x.mp4"], "pass --labels"),
+    ],
+)
 def test_bad_input_is_one_line_and_non_zero(models, tmp_path, args, message):
     args = [a.format(tmp=tmp_path, **{k: str(v) for k, v in models.items()}) for a in args]
     res = hs_run(*args)
@@ -100,9 +110,26 @@ def test_sigint_stops_cleanly_with_files_closed(models, tmp_path):
     writer.release()
     out, save = tmp_path / "o.jsonl", tmp_path / "o.avi"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "--model", str(models["int8"]), "--source", str(video),
-         "--detect-every", "1", "--json", str(out), "--save", str(save)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "--model",
+            str(models["int8"]),
+            "--source",
+            str(video),
+            "--detect-every",
+            "1",
+            "--json",
+            str(out),
+            "--save",
+            str(save),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 30
     while not (out.exists() and out.stat().st_size > 0) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

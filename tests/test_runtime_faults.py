@@ -27,8 +27,14 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def hs_run(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "edge_runtime.cli", *args], cwd=REPO, text=True,
-                            stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", *args],
+        cwd=REPO,
+        text=True,
+        stdout=kw.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
@@ -76,12 +82,15 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
         target.symlink_to(keep, target_is_directory=True)
     elif kind == "fifo":
         os.mkfifo(target)
-    code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless",
-                                 option, str(target)))
+    code, _, err = finish(
+        hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless", option, str(target))
+    )
     assert code == 2, err
     (line,) = error_lines(err)
     assert "nothing was changed" in line and "Traceback" not in err
-    assert (keep / "notes.txt").read_text() == "years of work" and sorted(p.name for p in keep.iterdir()) == ["notes.txt"]
+    assert (keep / "notes.txt").read_text() == "years of work" and sorted(p.name for p in keep.iterdir()) == [
+        "notes.txt"
+    ]
     if kind == "symlink_to_folder":
         assert target.is_symlink()
     if kind == "fifo":
@@ -91,8 +100,16 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
 
 def test_json_rows_appear_while_running_and_survive_kill_9(models, tmp_path):
     out = tmp_path / "live.jsonl"
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", str(long_video(tmp_path / "v.avi")),
-                  "--loop", "--headless", "--json", str(out))
+    proc = hs_run(
+        "--model",
+        str(models["int8_frame"]),
+        "--source",
+        str(long_video(tmp_path / "v.avi")),
+        "--loop",
+        "--headless",
+        "--json",
+        str(out),
+    )
     try:
         assert wait_for(lambda: out.exists() and out.stat().st_size > 2000), "no rows appeared while running"
         seen = len(rows(out))  # another process reads complete rows while hs-run still runs
@@ -110,8 +127,9 @@ def test_a_restarted_run_appends_and_ends_a_cut_line(models, tmp_path):
     out.write_text('{"frame": 0, "results": []}\n{"frame": 1, "resu')  # a power cut mid-row
     video = write_video(tmp_path / "v.avi", frames=4)
     for _ in range(2):
-        code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless",
-                                     "--json", str(out)))
+        code, _, err = finish(
+            hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless", "--json", str(out))
+        )
         assert code == 0, err
     lines = out.read_text().splitlines()
     assert lines[0] == '{"frame": 0, "results": []}' and lines[1] == '{"frame": 1, "resu'  # kept, never destroyed
@@ -120,9 +138,21 @@ def test_a_restarted_run_appends_and_ends_a_cut_line(models, tmp_path):
 
 def test_json_rotation_bounds_disk_use(models, tmp_path):
     out = tmp_path / "r.jsonl"
-    code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source",
-                                 str(write_video(tmp_path / "v.avi", frames=200)), "--headless", "--json", str(out),
-                                 "--json-max-mb", "0.005", "--json-keep", "2"))
+    code, _, err = finish(
+        hs_run(
+            "--model",
+            str(models["int8_frame"]),
+            "--source",
+            str(write_video(tmp_path / "v.avi", frames=200)),
+            "--headless",
+            "--json",
+            str(out),
+            "--json-max-mb",
+            "0.005",
+            "--json-keep",
+            "2",
+        )
+    )
     assert code == 0, err
     files = sorted(p.name for p in tmp_path.glob("r.jsonl*"))
     assert files == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
@@ -153,9 +183,18 @@ def fill(disk: Path, leave_bytes: int) -> None:
 def test_json_on_a_full_disk_stops_with_exit_4_and_keeps_complete_rows(models, tmp_path, small_disk):
     fill(small_disk, 64 << 10)
     out = small_disk / "o.jsonl"
-    code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source",
-                                 str(long_video(tmp_path / "v.avi", 300)), "--loop", "--headless",
-                                 "--json", str(out)))
+    code, _, err = finish(
+        hs_run(
+            "--model",
+            str(models["int8_frame"]),
+            "--source",
+            str(long_video(tmp_path / "v.avi", 300)),
+            "--loop",
+            "--headless",
+            "--json",
+            str(out),
+        )
+    )
     assert code == 4, err
     (line,) = error_lines(err)
     assert "disk full" in line and "complete rows" in line and "Traceback" not in err
@@ -172,8 +211,20 @@ def test_video_on_a_full_disk_stops_with_exit_4_and_is_finalised(models, tmp_pat
     for _ in range(60):
         writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
     writer.release()
-    code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source", str(noisy), "--loop",
-                                 "--headless", "--save", str(save), "--fps", "30"))
+    code, _, err = finish(
+        hs_run(
+            "--model",
+            str(models["int8_frame"]),
+            "--source",
+            str(noisy),
+            "--loop",
+            "--headless",
+            "--save",
+            str(save),
+            "--fps",
+            "30",
+        )
+    )
     assert code == 4, err
     assert "disk is full" in err and "Traceback" not in err
     cap = cv2.VideoCapture(str(save))
@@ -196,11 +247,20 @@ def test_outputs_in_a_read_only_folder_fail_before_work(models, tmp_path):
     try:
         video = write_video(tmp_path / "v.avi", frames=3)
         for option in ("--save", "--json"):
-            code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless",
-                                         option, str(ro / "out.mp4")))
+            code, _, err = finish(
+                hs_run(
+                    "--model",
+                    str(models["int8_frame"]),
+                    "--source",
+                    str(video),
+                    "--headless",
+                    option,
+                    str(ro / "out.mp4"),
+                )
+            )
             assert code == 2, err
             (line,) = error_lines(err)
-            assert "cannot write" in line and "Read-only file system" in line or "Permission denied" in line
+            assert ("cannot write" in line and "Read-only file system" in line) or "Permission denied" in line
             assert "internal error" not in err and "frames" not in err  # refused before any frame
     finally:
         if IS_ROOT:
@@ -225,8 +285,9 @@ def test_every_image_of_a_folder_gets_a_full_face_search(models, tmp_path):
     for i in range(9):
         cv2.imwrite(str(folder / f"{i}.png"), scene)
     out = tmp_path / "o.jsonl"
-    code, _, err = finish(hs_run("--model", str(models["int8"]), "--source", str(folder), "--headless",
-                                 "--json", str(out)))
+    code, _, err = finish(
+        hs_run("--model", str(models["int8"]), "--source", str(folder), "--headless", "--json", str(out))
+    )
     assert code == 0, err
     assert [len(r["results"]) for r in rows(out)] == [2] * 9
 
@@ -235,8 +296,19 @@ def test_reconnect_applies_to_the_first_open(models, tmp_path):
     """A stream that is not up yet when the service starts (boot order) is waited for."""
     port = free_port()
     out = tmp_path / "o.jsonl"
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", f"http://127.0.0.1:{port}/stream.mjpg",
-                  "--headless", "--json", str(out), "--max-frames", "20", "--reconnect", "10")
+    proc = hs_run(
+        "--model",
+        str(models["int8_frame"]),
+        "--source",
+        f"http://127.0.0.1:{port}/stream.mjpg",
+        "--headless",
+        "--json",
+        str(out),
+        "--max-frames",
+        "20",
+        "--reconnect",
+        "10",
+    )
     time.sleep(1.5)
     cam = MjpegCamera(port).start()
     try:
@@ -249,8 +321,18 @@ def test_reconnect_applies_to_the_first_open(models, tmp_path):
 
 
 def test_giving_up_exits_3_with_one_line(models):
-    code, _, err = finish(hs_run("--model", str(models["int8_frame"]), "--source",
-                                 f"http://127.0.0.1:{free_port()}/stream.mjpg", "--headless", "--reconnect", "1"), 60)
+    code, _, err = finish(
+        hs_run(
+            "--model",
+            str(models["int8_frame"]),
+            "--source",
+            f"http://127.0.0.1:{free_port()}/stream.mjpg",
+            "--headless",
+            "--reconnect",
+            "1",
+        ),
+        60,
+    )
     assert code == 3, err
     (line,) = error_lines(err)
     assert "gave up after 1 reconnect attempt(s)" in line
@@ -261,8 +343,7 @@ def test_stop_conditions_work_within_a_second_while_the_stream_is_down(models, t
     cam = MjpegCamera().start()
     out = tmp_path / "o.jsonl"
     extra = ["--duration", "4"] if how == "duration" else []
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", cam.url, "--headless", "--json", str(out),
-                  *extra)
+    proc = hs_run("--model", str(models["int8_frame"]), "--source", cam.url, "--headless", "--json", str(out), *extra)
     try:
         assert wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 5)
         cam.stop()  # the camera drops out and stays down
@@ -328,8 +409,21 @@ def test_a_live_stream_that_drops_out_comes_back(models, tmp_path):
 def test_a_two_class_softmax_model_without_metadata_runs(models, tmp_path):
     video = write_video(tmp_path / "v.avi", frames=3)
     out = tmp_path / "o.jsonl"
-    code, _, err = finish(hs_run("--model", str(models["softmax2"]), "--labels", "happy,sad", "--roi", "frame",
-                                 "--source", str(video), "--headless", "--json", str(out)))
+    code, _, err = finish(
+        hs_run(
+            "--model",
+            str(models["softmax2"]),
+            "--labels",
+            "happy,sad",
+            "--roi",
+            "frame",
+            "--source",
+            str(video),
+            "--headless",
+            "--json",
+            str(out),
+        )
+    )
     assert code == 0, err
     assert "softmax" in err
     for r in rows(out):
@@ -339,8 +433,10 @@ def test_a_two_class_softmax_model_without_metadata_runs(models, tmp_path):
 
 def test_a_closed_stdout_pipe_is_a_normal_end(models, tmp_path):
     video = write_video(tmp_path / "v.avi", frames=200)
-    cmd = (f"{sys.executable} -m edge_runtime.cli --model {models['int8_frame']} --source {video} --headless "
-           f"--json - | head -2")
+    cmd = (
+        f"{sys.executable} -m edge_runtime.cli --model {models['int8_frame']} --source {video} --headless "
+        f"--json - | head -2"
+    )
     res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.splitlines()) == 2
@@ -348,11 +444,14 @@ def test_a_closed_stdout_pipe_is_a_normal_end(models, tmp_path):
     assert "standard output went away" in res.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--channels", "2"], "Invalid value for '--channels'"),
-    (["--roi", "body"], "Invalid value for '--roi'"),
-    (["--json"], "--json"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--channels", "2"], "Invalid value for '--channels'"),
+        (["--roi", "body"], "Invalid value for '--roi'"),
+        (["--json"], "--json"),
+    ],
+)
 def test_usage_errors_are_one_line(models, tmp_path, args, message):
     code, _, err = finish(hs_run("--model", str(models["bare"]), "--labels", "happy,sad", "--source", "x.mp4", *args))
     assert code == 2, err

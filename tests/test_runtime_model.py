@@ -28,7 +28,6 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 
 
-
 def test_int8_input_tensor_equals_quantized_preprocess(models, tmp_path):
     """What the runtime hands the interpreter for an image == quantize(to_model_pixels(image))."""
     path = tmp_path / "a.png"
@@ -50,8 +49,12 @@ def test_bgr_video_frame_face_crop_matches_rgb_preprocess(models):
     bgr = face_image(120, seed=5)
     box = (30, 20, 50, 60)
     from_bgr = clf.to_tensor(region_pixels(bgr, box, clf.spec, "BGR"))
-    from_rgb = quantize(region_pixels(bgr[:, :, ::-1].copy(), box, clf.spec, "RGB"),
-                        clf.runner.input.scale, clf.runner.input.zero_point, np.int8)[None]
+    from_rgb = quantize(
+        region_pixels(bgr[:, :, ::-1].copy(), box, clf.spec, "RGB"),
+        clf.runner.input.scale,
+        clf.runner.input.zero_point,
+        np.int8,
+    )[None]
     assert np.array_equal(from_bgr, from_rgb)
 
 
@@ -70,13 +73,16 @@ def test_video_source_reads_every_frame(models, tmp_path):
     assert summary.frames == 9 and summary.results == 9
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "model file not found"),
-    ("truncated", "truncated or corrupt|not a usable TFLite model"),
-    ("not_tflite", "not a usable TFLite model"),
-    ("wrong", "not a 2-label sigmoid classifier"),
-    ("bare", "no happysad metadata; pass --labels"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "model file not found"),
+        ("truncated", "truncated or corrupt|not a usable TFLite model"),
+        ("not_tflite", "not a usable TFLite model"),
+        ("wrong", "not a 2-label sigmoid classifier"),
+        ("bare", "no happysad metadata; pass --labels"),
+    ],
+)
 def test_bad_model_files_fail_with_one_clear_line(models, tmp_path, case, message):
     path = {"missing": tmp_path / "nope.tflite", "wrong": models["wrong"], "bare": models["bare"]}.get(case)
     if case == "truncated":
@@ -109,7 +115,7 @@ def test_runtime_never_imports_tensorflow(models, tmp_path):
                     raise ImportError("blocked: " + name)
         sys.meta_path.insert(0, Block())
         from edge_runtime.cli import app
-        app(["--model", {str(models['int8'])!r}, "--source", {str(video)!r}, "--json", {str(tmp_path / 'o.jsonl')!r},
+        app(["--model", {str(models["int8"])!r}, "--source", {str(video)!r}, "--json", {str(tmp_path / "o.jsonl")!r},
              "--headless"], standalone_mode=False)
         print("LOADED", sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
     """)

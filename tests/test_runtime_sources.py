@@ -16,9 +16,7 @@ from edge_runtime.model import load_classifier
 from edge_runtime.pipeline import Limits, Pipeline
 from edge_runtime.sources import ImageListSource, LatestFrameReader, VideoFileSource, open_source
 from edge_runtime.track import Tracker
-
 from tests.runtime_fixtures import face_image, write_video
-
 
 
 def image_folder(root: Path) -> Path:
@@ -26,7 +24,7 @@ def image_folder(root: Path) -> Path:
     root.mkdir()
     for i in range(3):
         cv2.imwrite(str(root / f"img{i}.png"), face_image(40 + 8 * i, seed=i))
-    ok, jpg = cv2.imencode(".jpg", face_image(64))
+    _ok, jpg = cv2.imencode(".jpg", face_image(64))
     (root / "img3_cut.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
     (root / "img4_fake.jpg").write_text("not an image")
     (root / "notes.txt").write_text("ignored")
@@ -51,7 +49,12 @@ def test_folder_glob_and_single_image(tmp_path):
         frames = list(src.frames())
         assert len(frames) == n
     assert [f.skipped for f in list(open_source(source=str(folder)).frames())] == [
-        None, None, None, "truncated", "not_an_image"]
+        None,
+        None,
+        None,
+        "truncated",
+        "not_an_image",
+    ]
 
 
 def test_corrupt_images_in_folder_are_skipped_and_counted(models, tmp_path):
@@ -63,14 +66,17 @@ def test_corrupt_images_in_folder_are_skipped_and_counted(models, tmp_path):
     assert "2 skipped (not_an_image 1, truncated 1)" in summary.line()
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"camera": "9"}, "cannot open camera 9: tried /dev/video9"),
-    ({"camera": "/dev/video42"}, "cannot open camera /dev/video42"),
-    ({"camera": "picam"}, "picamera2"),
-    ({"camera": "usb"}, "--camera takes an index"),
-    ({"source": "/no/such/clip.mp4"}, "source not found"),
-    ({}, "exactly one of --camera"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"camera": "9"}, "cannot open camera 9: tried /dev/video9"),
+        ({"camera": "/dev/video42"}, "cannot open camera /dev/video42"),
+        ({"camera": "picam"}, "picamera2"),
+        ({"camera": "usb"}, "--camera takes an index"),
+        ({"source": "/no/such/clip.mp4"}, "source not found"),
+        ({}, "exactly one of --camera"),
+    ],
+)
 def test_unopenable_sources_say_what_was_tried(spec, message, tmp_path):
     with pytest.raises(RuntimeFailure, match=message):
         open_source(**spec, reconnect=0)
@@ -112,14 +118,16 @@ def flaky_opener(plan: list):
         if item is None:
             raise RuntimeFailure("fake camera not there")
         return item
+
     return open_capture
 
 
 def test_live_source_drops_out_reconnects_and_gives_up(models):
     logs: list[str] = []
     plan = [FakeCapture(0, 20), None, FakeCapture(100, 20)]
-    reader = LatestFrameReader(flaky_opener(plan), "fake cam", reconnect=2, backoff=(0.01, 0.02),
-                               log=logs.append, fail_reads=2)
+    reader = LatestFrameReader(
+        flaky_opener(plan), "fake cam", reconnect=2, backoff=(0.01, 0.02), log=logs.append, fail_reads=2
+    )
     clf = load_classifier(models["int8_frame"])
     summary = Pipeline(clf, None, Tracker(clf.info.labels), []).run(reader, Limits(duration=10))
     reader.close()
@@ -132,8 +140,7 @@ def test_live_source_drops_out_reconnects_and_gives_up(models):
 
 
 def test_live_reader_hands_over_only_the_newest_frame():
-    reader = LatestFrameReader(lambda: FakeCapture(0, 200, delay=0.001), "fast cam", reconnect=0,
-                               log=lambda m: None)
+    reader = LatestFrameReader(lambda: FakeCapture(0, 200, delay=0.001), "fast cam", reconnect=0, log=lambda m: None)
     seen = []
     for frame in reader.frames():
         seen.append(int(frame.image[0, 0, 0]))
@@ -165,7 +172,7 @@ def test_stream_url_reader_and_unreachable_stream(tmp_path):
     frames = list(reader.frames())
     reader.close()
     assert 1 <= len(frames) <= 6 and "gave up after 0 reconnect attempt(s)" in logs[-1]
-    with pytest.raises(RuntimeFailure, match="cannot open stream http://127.0.0.1:9/"):
+    with pytest.raises(RuntimeFailure, match=r"cannot open stream http://127\.0\.0\.1:9/"):
         open_source(source="http://127.0.0.1:9/live.mjpg", reconnect=0)
 
 
@@ -190,8 +197,9 @@ class HangingCapture:
 def test_a_hung_read_is_released_and_the_device_reopened():
     logs: list[str] = []
     plan = iter([HangingCapture(5), HangingCapture(5)])
-    reader = LatestFrameReader(lambda: next(plan), "hung cam", reconnect=1, backoff=(0.01, 0.01), log=logs.append,
-                               fail_reads=1, stall_s=0.3)
+    reader = LatestFrameReader(
+        lambda: next(plan), "hung cam", reconnect=1, backoff=(0.01, 0.01), log=logs.append, fail_reads=1, stall_s=0.3
+    )
     t0 = time.perf_counter()
     frames = []
     for f in reader.frames():

@@ -32,8 +32,23 @@ def test_packaged_models_are_inside_the_built_wheel(tmp_path):
     """What a device installs: build the wheel and look inside it for the models and their card."""
     import zipfile
 
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -44,14 +59,16 @@ def test_packaged_models_are_inside_the_built_wheel(tmp_path):
 def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
     rng = np.random.default_rng(0)
     cv2.imwrite(str(tmp_path / "a.png"), rng.integers(0, 255, (60, 80, 3), np.uint8))
-    code = ("import sys\n"
-            "sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-            "from edge_runtime.cli import main\n"
-            f"sys.argv = ['hs-run', '--source', {str(tmp_path)!r}, '--roi', 'frame', '--headless', '--json', '-']\n"
-            "main()\n")
+    code = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from edge_runtime.cli import main\n"
+        f"sys.argv = ['hs-run', '--source', {str(tmp_path)!r}, '--roi', 'frame', '--headless', '--json', '-']\n"
+        "main()\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    rec = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][0])
+    rec = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
     assert rec["results"][0]["label"] in ("happy", "sad", "uncertain")
     assert "happysad_int8.tflite" in proc.stderr
 
@@ -80,8 +97,9 @@ def test_packaged_model_tells_a_drawn_smile_from_a_frown():
 
 def test_cli_runner_default_model(tmp_path):
     cv2.imwrite(str(tmp_path / "b.png"), np.full((50, 50, 3), 128, np.uint8))
-    res = CliRunner().invoke(app, ["--source", str(tmp_path / "b.png"), "--roi", "frame", "--headless",
-                                   "--json", str(tmp_path / "o.jsonl")])
+    res = CliRunner().invoke(
+        app, ["--source", str(tmp_path / "b.png"), "--roi", "frame", "--headless", "--json", str(tmp_path / "o.jsonl")]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["frame"] == 0
 
@@ -92,8 +110,20 @@ def test_three_class_model_is_chosen_by_name(tmp_path):
     info = read(MODELS_DIR / PACKAGED["happysad-neutral"]).model_info_dict()
     assert info["labels"] == ["happy", "neutral", "sad"] and info["output"] == "softmax"
     cv2.imwrite(str(tmp_path / "c.png"), np.full((50, 50, 3), 90, np.uint8))
-    res = CliRunner().invoke(app, ["--model", "happysad-neutral", "--source", str(tmp_path / "c.png"), "--roi",
-                                   "frame", "--headless", "--json", str(tmp_path / "o.jsonl")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--model",
+            "happysad-neutral",
+            "--source",
+            str(tmp_path / "c.png"),
+            "--roi",
+            "frame",
+            "--headless",
+            "--json",
+            str(tmp_path / "o.jsonl"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])
     assert set(rec["results"][0]["scores"]) == {"happy", "neutral", "sad"}

@@ -48,9 +48,9 @@ def test_expression_lives_in_the_lower_face():
     a = syn.render_scene(np.random.default_rng(1), [happy], (200, 200), bg=bg).astype(int)
     b = syn.render_scene(np.random.default_rng(1), [sad], (200, 200), bg=bg).astype(int)
     diff = np.abs(a - b).sum(axis=2)
-    x, y, w, h = happy.box()
+    _x, y, _w, h = happy.box()
     assert diff.max() > 60
-    upper, lower = diff[:y + h // 3].sum(), diff[y + h // 2:].sum()
+    upper, lower = diff[: y + h // 3].sum(), diff[y + h // 2 :].sum()
     assert lower > upper  # mouth (and cheeks) dominate the difference; the brows change a little
 
 
@@ -137,7 +137,8 @@ def test_video_switches_expression_and_moves():
 def test_cli(tmp_path, capsys):
     assert syn.main(["data", "--out", str(tmp_path / "d"), "--n", "2", "--size", "48"]) == 0
     assert len(list((tmp_path / "d" / "sad").iterdir())) == 2
-    assert syn.main(["video", "--out", str(tmp_path / "v.avi"), "--frames", "3", "--width", "160",
-                     "--height", "96"]) == 0
+    assert (
+        syn.main(["video", "--out", str(tmp_path / "v.avi"), "--frames", "3", "--width", "160", "--height", "96"]) == 0
+    )
     assert (tmp_path / "v.avi").exists() and (tmp_path / "v.json").exists()
     assert "wrote" in capsys.readouterr().out

@@ -9,15 +9,37 @@ from typer.testing import CliRunner
 from train.cli import app
 
 runner = CliRunner()
-FAST = ["--epochs", "2", "--image-size", "24", "--batch-size", "16", "--quiet", "--val-fraction", "0.2",
-        "--test-fraction", "0.2"]
+FAST = [
+    "--epochs",
+    "2",
+    "--image-size",
+    "24",
+    "--batch-size",
+    "16",
+    "--quiet",
+    "--val-fraction",
+    "0.2",
+    "--test-fraction",
+    "0.2",
+]
 
 
 def test_run_folder_has_everything_a_user_and_the_converter_need(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
-    assert {"model.keras", "saved_model", "model_info.json", "splits.json", "metrics.json", "config.json",
-            "data_report.json", "history.json", "curves.png", "confusion_matrix.png", "logs",
-            "checkpoints"} <= names
+    assert {
+        "model.keras",
+        "saved_model",
+        "model_info.json",
+        "splits.json",
+        "metrics.json",
+        "config.json",
+        "data_report.json",
+        "history.json",
+        "curves.png",
+        "confusion_matrix.png",
+        "logs",
+        "checkpoints",
+    } <= names
     assert not [n for n in names if n.startswith(".")], "no temporary file is left behind"
     info = json.loads((tiny_run / "model_info.json").read_text())
     assert info["labels"] == ["happy", "sad"]
@@ -50,16 +72,17 @@ def test_same_seed_same_result(tiny_data, tmp_path):
     hb = json.loads((tmp_path / "b" / "history.json").read_text())
     assert ha == hb
     assert json.loads((tmp_path / "a" / "splits.json").read_text()) == json.loads(
-        (tmp_path / "b" / "splits.json").read_text())
+        (tmp_path / "b" / "splits.json").read_text()
+    )
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "r"
-    first = runner.invoke(app, ["--data", str(tiny_data), "--out", str(out), *FAST, "--epochs", "1",
-                                "--patience", "0"])
+    first = runner.invoke(app, ["--data", str(tiny_data), "--out", str(out), *FAST, "--epochs", "1", "--patience", "0"])
     assert first.exit_code == 0, first.output
-    resumed = runner.invoke(app, ["--data", str(tiny_data), "--out", str(out), *FAST, "--epochs", "3",
-                                  "--patience", "0", "--resume"])
+    resumed = runner.invoke(
+        app, ["--data", str(tiny_data), "--out", str(out), *FAST, "--epochs", "3", "--patience", "0", "--resume"]
+    )
     assert resumed.exit_code == 0, resumed.output
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 3
@@ -78,8 +101,20 @@ def test_three_classes_and_a_given_validation_folder(tmp_path):
         (tmp_path / folder / "neutral").mkdir()
         for i in range(n):
             cv2.imwrite(str(tmp_path / folder / "neutral" / f"{i}.png"), rng.integers(0, 256, (32, 32, 3), np.uint8))
-    res = runner.invoke(app, ["--data", str(tmp_path / "d"), "--val-data", str(tmp_path / "v"),
-                              "--out", str(tmp_path / "o"), *FAST, "--epochs", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "--data",
+            str(tmp_path / "d"),
+            "--val-data",
+            str(tmp_path / "v"),
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+            "--epochs",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     info = json.loads((tmp_path / "o" / "model_info.json").read_text())
     assert info["output"] == "softmax" and info["labels"] == ["happy", "neutral", "sad"]
@@ -87,11 +122,14 @@ def test_three_classes_and_a_given_validation_folder(tmp_path):
     assert metrics["splits"]["val"]["n"] == 12
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--data", "/nonexistent/folder"], "not found"),
-    (["--classes", "happy,angry"], "angry"),
-    (["--resume"], "no checkpoint"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "/nonexistent/folder"], "not found"),
+        (["--classes", "happy,angry"], "angry"),
+        (["--resume"], "no checkpoint"),
+    ],
+)
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny_data, tmp_path, args, message):
     base = ["--data", str(tiny_data), "--out", str(tmp_path / "o"), *FAST]
     res = runner.invoke(app, base + args)
@@ -101,14 +139,17 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tiny_data, tmp_path, arg
     assert "Traceback" not in res.output
 
 
-@pytest.mark.parametrize("option, value, choices", [
-    ("--channels", "2", "'1', '3'"),
-    ("--arch", "vgg", "'origin', 'compact'"),
-    ("--lr-schedule", "step", "'constant', 'cosine'"),
-    ("--roi", "body", "'face', 'frame'"),
-    ("--distribute", "tpu", "'none', 'mirrored', 'multiworker'"),
-    ("--class-weight", "balanced", "'auto', 'none'"),
-])
+@pytest.mark.parametrize(
+    "option, value, choices",
+    [
+        ("--channels", "2", "'1', '3'"),
+        ("--arch", "vgg", "'origin', 'compact'"),
+        ("--lr-schedule", "step", "'constant', 'cosine'"),
+        ("--roi", "body", "'face', 'frame'"),
+        ("--distribute", "tpu", "'none', 'mirrored', 'multiworker'"),
+        ("--class-weight", "balanced", "'auto', 'none'"),
+    ],
+)
 def test_choices_are_checked_by_the_command_line_before_any_work(tmp_path, option, value, choices):
     res = runner.invoke(app, ["--data", "/nonexistent", "--out", str(tmp_path / "o"), option, value])
     assert res.exit_code == 2
@@ -126,8 +167,18 @@ def test_help_lists_choices_and_shows_defaults():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
     text = _unboxed(res.output)
-    for shown in ("<1|3>", "<origin|compact>", "<constant|cosine>", "<face|frame>", "multiworker", "<auto|none>",
-                  "[default: 256]", "[default: origin]", "--version", "--overwrite"):
+    for shown in (
+        "<1|3>",
+        "<origin|compact>",
+        "<constant|cosine>",
+        "<face|frame>",
+        "multiworker",
+        "<auto|none>",
+        "[default: 256]",
+        "[default: origin]",
+        "--version",
+        "--overwrite",
+    ):
         assert shown in text, shown
 
 
@@ -161,8 +212,22 @@ def test_fer_csv_import_uses_the_usage_column_as_split(tmp_path):
 
 def test_hs_train_reads_the_fer_csv_directly(tmp_path):
     _fer_csv(tmp_path / "fer.csv", (8, 3, 3))
-    res = runner.invoke(app, ["--data", str(tmp_path / "fer.csv"), "--out", str(tmp_path / "o"), "--epochs", "1",
-                              "--image-size", "24", "--channels", "1", "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "--data",
+            str(tmp_path / "fer.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--epochs",
+            "1",
+            "--image-size",
+            "24",
+            "--channels",
+            "1",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["splits"]["val"]["n"] == 6 and metrics["splits"]["test"]["n"] == 6

@@ -43,18 +43,22 @@ def test_training_runs_on_broken_files_without_crashing(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
     write_broken_files(data / "sad")
-    metrics = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, image_size=24, verbose=0,
-                                augment=False))
+    metrics = train(
+        TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, image_size=24, verbose=0, augment=False)
+    )
     assert metrics["splits"]["train"]["n"] > 0
     report = (tmp_path / "run" / "data_report.json").read_text()
     assert "truncated" in report and "not_an_image" in report
 
 
-@pytest.mark.parametrize("layout, message", [
-    ({}, "not found"),
-    ({"happy": 2}, "at least two class"),
-    ({"happy": 2, "sad": 0}, "no usable images"),
-])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({}, "not found"),
+        ({"happy": 2}, "at least two class"),
+        ({"happy": 2, "sad": 0}, "no usable images"),
+    ],
+)
 def test_bad_data_folders_are_clear_errors(tmp_path, layout, message):
     root = tmp_path / "d"
     if layout:

@@ -10,14 +10,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--epochs", "1", "--image-size", "24", "--batch-size", "8", "--quiet", "--val-fraction", "0.2",
-        "--test-fraction", "0.2", "--no-augment"]
+ARGS = [
+    "--epochs",
+    "1",
+    "--image-size",
+    "24",
+    "--batch-size",
+    "8",
+    "--quiet",
+    "--val-fraction",
+    "0.2",
+    "--test-fraction",
+    "0.2",
+    "--no-augment",
+]
 
 
 def _hs_train(args, env_extra, **kw):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env_extra}
-    return subprocess.Popen([sys.executable, "-m", "train.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "train.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
 def _metrics(run: Path) -> dict:
@@ -26,8 +45,10 @@ def _metrics(run: Path) -> dict:
 
 @pytest.mark.distributed
 def test_mirrored_strategy_over_two_logical_cpus(tiny_data, tmp_path):
-    proc = _hs_train(["--data", str(tiny_data), "--out", str(tmp_path / "m"), "--distribute", "mirrored", *ARGS],
-                     {"HS_LOGICAL_CPUS": "2"})
+    proc = _hs_train(
+        ["--data", str(tiny_data), "--out", str(tmp_path / "m"), "--distribute", "mirrored", *ARGS],
+        {"HS_LOGICAL_CPUS": "2"},
+    )
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert _metrics(tmp_path / "m")["replicas"] == 2  # the batch was really split over two devices
@@ -49,9 +70,13 @@ def test_multiworker_strategy_with_two_local_workers(tiny_data, tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     # Each worker gets its own --out (as on two machines), so what each one wrote can be told apart.
-    procs = [_hs_train(["--data", str(tiny_data), "--out", str(tmp_path / f"mw{i}"), "--distribute", "multiworker",
-                        *ARGS], {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
-             for i in range(2)]
+    procs = [
+        _hs_train(
+            ["--data", str(tiny_data), "--out", str(tmp_path / f"mw{i}"), "--distribute", "multiworker", *ARGS],
+            {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+        )
+        for i in range(2)
+    ]
     outs = []
     for p in procs:
         try:
@@ -68,8 +93,25 @@ def test_multiworker_strategy_with_two_local_workers(tiny_data, tmp_path):
 
 def test_multiworker_without_tf_config_is_a_clear_error(tiny_data, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    proc = subprocess.run([sys.executable, "-m", "train.cli", "--data", str(tiny_data), "--out", str(tmp_path / "x"),
-                           "--distribute", "multiworker", *ARGS], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train.cli",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "x"),
+            "--distribute",
+            "multiworker",
+            *ARGS,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("hs-train: error: --distribute multiworker needs TF_CONFIG")

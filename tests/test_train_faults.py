@@ -21,8 +21,20 @@ from train.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-FAST = ["--epochs", "1", "--image-size", "24", "--batch-size", "16", "--quiet", "--val-fraction", "0.2",
-        "--test-fraction", "0.2", "--no-augment"]
+FAST = [
+    "--epochs",
+    "1",
+    "--image-size",
+    "24",
+    "--batch-size",
+    "16",
+    "--quiet",
+    "--val-fraction",
+    "0.2",
+    "--test-fraction",
+    "0.2",
+    "--no-augment",
+]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -67,8 +79,9 @@ def test_an_out_that_is_a_file_or_both_resume_and_overwrite_is_refused(tiny_data
     a_file.write_text("keep")
     line = _one_error_line(runner.invoke(app, ["--data", str(tiny_data), "--out", str(a_file), *FAST]))
     assert "is a file" in line and a_file.read_text() == "keep"
-    line = _one_error_line(runner.invoke(app, ["--data", str(tiny_data), "--out", str(old_run), *FAST, "--resume",
-                                               "--overwrite"]))
+    line = _one_error_line(
+        runner.invoke(app, ["--data", str(tiny_data), "--out", str(old_run), *FAST, "--resume", "--overwrite"])
+    )
     assert "exclude each other" in line
 
 
@@ -82,8 +95,9 @@ def test_overwrite_replaces_the_whole_run_and_leaves_nothing_beside_it(tiny_data
     assert [p.name for p in old_run.parent.iterdir()] == ["r"]
 
 
-@pytest.mark.parametrize("signal_exc, code, word", [(KeyboardInterrupt, 130, "interrupted"),
-                                                     ("Terminated", 143, "terminated")])
+@pytest.mark.parametrize(
+    "signal_exc, code, word", [(KeyboardInterrupt, 130, "interrupted"), ("Terminated", 143, "terminated")]
+)
 def test_an_interrupted_overwrite_puts_the_old_run_back(tiny_data, old_run, monkeypatch, signal_exc, code, word):
     from edge_runtime.errors import Terminated
 
@@ -112,16 +126,35 @@ def test_an_internal_error_is_one_line_and_exit_1(tiny_data, tmp_path, monkeypat
     res = runner.invoke(app, ["--data", str(tiny_data), "--out", str(tmp_path / "o"), *FAST])
     assert res.exit_code == 1
     assert res.stderr.strip().splitlines()[-1] == (
-        "hs-train: internal error: RuntimeError: something impossible (HS_DEBUG=1 shows a traceback)")
+        "hs-train: internal error: RuntimeError: something impossible (HS_DEBUG=1 shows a traceback)"
+    )
     assert "Traceback" not in res.output
 
 
 def test_sigterm_ends_training_like_ctrl_c_and_leaves_no_debris(tiny_data, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "train.cli", "--data", str(tiny_data), "--out", str(out),
-                             *FAST, "--epochs", "500", "--patience", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "train.cli",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(out),
+            *FAST,
+            "--epochs",
+            "500",
+            "--patience",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         for line in proc.stdout:  # an epoch's closing line: its checkpoint is written
@@ -140,13 +173,22 @@ def test_sigterm_ends_training_like_ctrl_c_and_leaves_no_debris(tiny_data, tmp_p
 
 
 def test_a_runtime_only_install_names_the_extra_to_install(tmp_path):
-    code = ("import sys; sys.modules['tensorflow'] = None; sys.argv = ['hs-train', '--out', sys.argv[1]]; "
-            "from train.cli import main; main()")
-    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "o")], cwd=ROOT, capture_output=True, check=False,
-                         text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; sys.argv = ['hs-train', '--out', sys.argv[1]]; "
+        "from train.cli import main; main()"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        'hs-train: error: training needs tensorflow, not installed: pip install "happysad-edge[train]"']
+        'hs-train: error: training needs tensorflow, not installed: pip install "happysad-edge[train]"'
+    ]
     assert not (tmp_path / "o").exists()
 
 
@@ -155,8 +197,9 @@ def test_a_truncated_checkpoint_is_called_corrupt_not_missing(tiny_data, old_run
     ckpt = old_run / "checkpoints" / damage
     data = ckpt.read_bytes()
     ckpt.write_bytes(data[: len(data) // 2])
-    line = _one_error_line(runner.invoke(app, ["--data", str(tiny_data), "--out", str(old_run), *FAST,
-                                               "--epochs", "3", "--resume"]))
+    line = _one_error_line(
+        runner.invoke(app, ["--data", str(tiny_data), "--out", str(old_run), *FAST, "--epochs", "3", "--resume"])
+    )
     assert "corrupt or truncated" in line and damage in line
     assert "not found" not in line.lower()
 
@@ -175,8 +218,19 @@ def test_files_unreadable_during_training_are_skipped_and_reported(tiny_data, tm
 
     monkeypatch.setattr(trainer, "prepare_splits", prepare_then_lose_a_file)
     out = tmp_path / "run"
-    metrics = trainer.train(TrainConfig(data=str(data), out=str(out), epochs=1, image_size=24, batch_size=16,
-                                        verbose=0, augment=False, val_fraction=0.2, test_fraction=0.2))
+    metrics = trainer.train(
+        TrainConfig(
+            data=str(data),
+            out=str(out),
+            epochs=1,
+            image_size=24,
+            batch_size=16,
+            verbose=0,
+            augment=False,
+            val_fraction=0.2,
+            test_fraction=0.2,
+        )
+    )
     assert metrics["skipped_during_training"] == 1
     assert metrics["splits"]["train"]["n"] == 28 - 1
     report = json.loads((out / "data_report.json").read_text())["skipped_during_training"]
@@ -235,13 +289,40 @@ def test_every_cli_option_reaches_the_config_and_defaults_come_from_it(tmp_path,
     for param in command.params:
         if param.name in fields and param.default is not None:
             assert plain_value(param.name, param.default) == getattr(defaults(), param.name), param.name
-    res = runner.invoke(app, ["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--arch", "compact",
-                              "--channels", "1", "--lr-schedule", "cosine", "--roi", "frame", "--class-weight",
-                              "none", "--classes", "sad, happy", "--epochs", "7", "--no-augment", "--cache"])
+    res = runner.invoke(
+        app,
+        [
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--arch",
+            "compact",
+            "--channels",
+            "1",
+            "--lr-schedule",
+            "cosine",
+            "--roi",
+            "frame",
+            "--class-weight",
+            "none",
+            "--classes",
+            "sad, happy",
+            "--epochs",
+            "7",
+            "--no-augment",
+            "--cache",
+        ],
+    )
     assert res.exit_code == 130, res.output
     cfg = seen["cfg"]
-    assert (cfg.arch, cfg.channels, cfg.lr_schedule, cfg.roi, cfg.class_weight) == ("compact", 1, "cosine",
-                                                                                     "frame", "none")
+    assert (cfg.arch, cfg.channels, cfg.lr_schedule, cfg.roi, cfg.class_weight) == (
+        "compact",
+        1,
+        "cosine",
+        "frame",
+        "none",
+    )
     assert cfg.classes == ["sad", "happy"] and cfg.epochs == 7 and not cfg.augment and cfg.cache
     assert cfg.out == str(tmp_path / "o") and type(cfg.arch) is str and type(cfg.channels) is int
     json.dumps(cfg.to_dict())  # config.json stays plain JSON

@@ -20,8 +20,9 @@ def augment_pixels(px: np.ndarray, seed: int, strength: float = 1.0) -> np.ndarr
     scale = 1.0 + rng.uniform(-0.1, 0.1) * strength
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
     m[:, 2] += rng.uniform(-0.05, 0.05, 2) * strength * (w, h)
-    out = cv2.warpAffine(np.ascontiguousarray(out), m, (w, h), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REFLECT_101)
+    out = cv2.warpAffine(
+        np.ascontiguousarray(out), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
     out = out.reshape(h, w, c).astype(np.float32)
     contrast = 1.0 + rng.uniform(-0.2, 0.2) * strength
     brightness = rng.uniform(-0.15, 0.15) * strength * 255.0

@@ -56,7 +56,7 @@ CONTENT: dict[str, list[tuple[float, float, tuple[int, int, int], int]]] = {
 def _halves_rgb(w: int = W, h: int = H, left=RED, right=BLUE) -> np.ndarray:
     img = np.empty((h, w, 3), np.uint8)
     img[:, : w // 2] = left
-    img[:, w // 2:] = right
+    img[:, w // 2 :] = right
     return img
 
 
@@ -90,7 +90,7 @@ def _corrupt_jpeg(seed: int = 0) -> bytes:
     """Valid markers up to and including SOS, random scan bytes (no 0xFF, so no stray markers), FFD9."""
     data = _cv_encode(".jpg", _halves_rgb(), [cv2.IMWRITE_JPEG_QUALITY, 95])
     sos = data.find(b"\xff\xda")
-    start = sos + 2 + int.from_bytes(data[sos + 2: sos + 4], "big")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
     rng = np.random.default_rng(seed)
     body = rng.integers(0, 255, max(len(data) - start - 2, 64), dtype=np.uint8).tobytes()  # 0..254
     return data[:start] + body + b"\xff\xd9"
@@ -102,7 +102,7 @@ def _exif_rotated() -> bytes:
 
     stored = np.empty((W, H, 3), np.uint8)  # 64 rows x 48 columns
     stored[: W // 2] = RED  # top half red -> right half after a 90 degree clockwise turn
-    stored[W // 2:] = BLUE  # bottom half blue -> left half
+    stored[W // 2 :] = BLUE  # bottom half blue -> left half
     exif = Image.Exif()
     exif[0x0112] = 6
     return _pil_encode(Image.fromarray(stored), "JPEG", quality=95, exif=exif.tobytes())
@@ -115,8 +115,9 @@ def broken_file_bytes(seed: int = 0) -> dict[str, tuple[bytes, str]]:
     halves = _halves_rgb()
     valid_jpg = _cv_encode(".jpg", halves, [cv2.IMWRITE_JPEG_QUALITY, 95])
     big_jpg = _textured_jpeg(seed)
-    big_png = _cv_encode(".png", cv2.resize(cv2.imdecode(np.frombuffer(big_jpg, np.uint8), cv2.IMREAD_COLOR),
-                                            (160, 120)))
+    big_png = _cv_encode(
+        ".png", cv2.resize(cv2.imdecode(np.frombuffer(big_jpg, np.uint8), cv2.IMREAD_COLOR), (160, 120))
+    )
 
     rgba = np.zeros((H, 66, 4), np.uint8)
     rgba[:, :22] = (*RED, 255)
@@ -132,13 +133,13 @@ def broken_file_bytes(seed: int = 0) -> dict[str, tuple[bytes, str]]:
 
     rgb16 = np.empty((H, W, 3), np.uint16)
     rgb16[:, : W // 2] = (65535, 0, 0)
-    rgb16[:, W // 2:] = 0x8080
+    rgb16[:, W // 2 :] = 0x8080
     gray16 = np.empty((H, W), np.uint16)
     gray16[:, : W // 2] = 0x4000
-    gray16[:, W // 2:] = 0xFFFF
+    gray16[:, W // 2 :] = 0xFFFF
     gray = np.empty((H, W), np.uint8)
     gray[:, : W // 2] = 50
-    gray[:, W // 2:] = 200
+    gray[:, W // 2 :] = 200
 
     cmyk = Image.new("CMYK", (W, H), (0, 255, 255, 0))  # red
     cmyk.paste((255, 255, 0, 0), (W // 2, 0, W, H))  # blue

@@ -36,16 +36,17 @@ app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=F
 
 @app.command()
 def main_command(
-    data: Annotated[Path, typer.Option(help="Folder of class subfolders (happy/, sad/, ...), or the FER-2013 CSV.")
-                    ] = Path(D.data),
-    out: Annotated[Path, typer.Option(help="Run folder to write (an existing run needs --resume or --overwrite).")
-                   ] = Path(D.out),
+    data: Annotated[
+        Path, typer.Option(help="Folder of class subfolders (happy/, sad/, ...), or the FER-2013 CSV.")
+    ] = Path(D.data),
+    out: Annotated[
+        Path, typer.Option(help="Run folder to write (an existing run needs --resume or --overwrite).")
+    ] = Path(D.out),
     epochs: Annotated[int, typer.Option(min=1)] = D.epochs,
     seed: Annotated[int, typer.Option(help="Same seed, same splits and same result.")] = D.seed,
     batch_size: Annotated[int, typer.Option(min=1)] = D.batch_size,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = D.learning_rate,
-    lr_schedule: Annotated[LrSchedule, typer.Option(help="Learning rate over the epochs.")
-                           ] = D.lr_schedule,
+    lr_schedule: Annotated[LrSchedule, typer.Option(help="Learning rate over the epochs.")] = D.lr_schedule,
     image_size: Annotated[int, typer.Option(min=8, help="Square input side in pixels.")] = D.image_size,
     channels: Annotated[Channels, typer.Option(help="3 for RGB, 1 for grey.")] = D.channels,
     arch: Annotated[Arch, typer.Option(help="origin (the documents' CNN) or compact.")] = D.arch,
@@ -53,8 +54,9 @@ def main_command(
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW decoupled weight decay.")] = D.weight_decay,
     augment: Annotated[bool, typer.Option(help="Flip, rotation, zoom, brightness, contrast.")] = D.augment,
     augment_strength: Annotated[float, typer.Option(min=0.0)] = D.augment_strength,
-    class_weight: Annotated[ClassWeight, typer.Option(help="auto: balanced when classes differ in size.")
-                            ] = D.class_weight,
+    class_weight: Annotated[
+        ClassWeight, typer.Option(help="auto: balanced when classes differ in size.")
+    ] = D.class_weight,
     patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = D.patience,
     classes: Annotated[str | None, typer.Option(help="Comma-separated subset of class folders.")] = None,
     val_data: Annotated[Path | None, typer.Option(help="Validation folder instead of a split.")] = None,
@@ -64,18 +66,24 @@ def main_command(
     roi: Annotated[Roi, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = D.roi,
     margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Face box growth per side.")] = D.margin,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = D.threshold,
-    uncertain_band: Annotated[float, typer.Option(
-        min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this.")
+    uncertain_band: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this."),
     ] = D.uncertain_band,
-    distribute: Annotated[Distribute, typer.Option(help="multiworker reads the cluster from TF_CONFIG.")
-                          ] = D.distribute,
+    distribute: Annotated[
+        Distribute, typer.Option(help="multiworker reads the cluster from TF_CONFIG.")
+    ] = D.distribute,
     cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = D.cache,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = D.resume,
-    overwrite: Annotated[bool, typer.Option(
-        help="Replace the run in --out; the old one is kept until the new one completes.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the run in --out; the old one is kept until the new one completes.")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="One line per epoch instead of a progress bar.")] = False,
-    version: Annotated[bool | None, typer.Option(
-        "--version", callback=clikit.version_callback(PROG), is_eager=True, help="Show the version and exit.")
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=clikit.version_callback(PROG), is_eager=True, help="Show the version and exit."
+        ),
     ] = None,
 ) -> None:
     """Train, evaluate every split, and write model, SavedModel, metrics, plots and reports to OUT."""
@@ -177,11 +185,14 @@ def _interrupted_message(exc: KeyboardInterrupt, replacing_a_run: bool) -> str:
 def _print_summary(metrics: dict[str, Any], out: Path) -> None:
     for name, m in metrics["splits"].items():
         auc = f"{m['roc_auc']:.3f}" if m["roc_auc"] is not None else "n/a"
-        typer.echo(f"{name:>5}: n={m['n']:5d}  accuracy {m['accuracy']:.3f}  balanced {m['balanced_accuracy']:.3f}"
-                   f"  ROC AUC {auc}")
+        typer.echo(
+            f"{name:>5}: n={m['n']:5d}  accuracy {m['accuracy']:.3f}  balanced {m['balanced_accuracy']:.3f}"
+            f"  ROC AUC {auc}"
+        )
     if metrics.get("skipped_during_training"):
-        typer.echo(f"skipped {metrics['skipped_during_training']} file(s) unreadable during training "
-                   "(see data_report.json)")
+        typer.echo(
+            f"skipped {metrics['skipped_during_training']} file(s) unreadable during training (see data_report.json)"
+        )
     typer.echo(f"run folder: {out}  ({metrics['seconds_per_epoch']} s/epoch, best epoch {metrics['best_epoch']})")
 
 

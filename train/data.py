@@ -44,17 +44,25 @@ class DataReport:
     removed_overlap: int = 0
 
     def to_dict(self) -> dict:
-        return {"root": self.root, "classes": self.classes, "found": self.found, "usable": self.usable,
-                "skipped": self.skipped, "skipped_files": [{"path": p, "reason": r} for p, r in
-                                                           self.skipped_files[:1000]],
-                "duplicates_dropped": self.duplicates, "label_conflicts_dropped": self.label_conflicts,
-                "removed_overlap_with_eval": self.removed_overlap}
+        return {
+            "root": self.root,
+            "classes": self.classes,
+            "found": self.found,
+            "usable": self.usable,
+            "skipped": self.skipped,
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files[:1000]],
+            "duplicates_dropped": self.duplicates,
+            "label_conflicts_dropped": self.label_conflicts,
+            "removed_overlap_with_eval": self.removed_overlap,
+        }
 
     def summary(self) -> str:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) or "none"
-        return (f"{self.root}: " + ", ".join(f"{c} {self.usable.get(c, 0)}/{self.found.get(c, 0)}"
-                                            for c in self.classes)
-                + f" usable; skipped: {skipped}; duplicates dropped {self.duplicates}")
+        return (
+            f"{self.root}: "
+            + ", ".join(f"{c} {self.usable.get(c, 0)}/{self.found.get(c, 0)}" for c in self.classes)
+            + f" usable; skipped: {skipped}; duplicates dropped {self.duplicates}"
+        )
 
 
 def discover_classes(root: Path, classes: list[str] | None = None) -> list[str]:
@@ -65,8 +73,9 @@ def discover_classes(root: Path, classes: list[str] | None = None) -> list[str]:
     if classes:
         missing = [c for c in classes if c not in present]
         if missing:
-            raise DataError(f"class folder(s) {', '.join(missing)} not found in {root} "
-                            f"(found: {', '.join(present) or 'none'})")
+            raise DataError(
+                f"class folder(s) {', '.join(missing)} not found in {root} (found: {', '.join(present) or 'none'})"
+            )
         present = sorted(classes)
     if len(present) < 2:
         raise DataError(f"{root} needs at least two class subfolders (found: {', '.join(present) or 'none'})")
@@ -85,8 +94,9 @@ def _check_file(path: Path) -> tuple[str | None, str | None]:
     return hashlib.sha1(data).hexdigest(), None
 
 
-def scan(root: str | Path, classes: list[str] | None = None, workers: int | None = None) -> tuple[
-        list[Sample], DataReport]:
+def scan(
+    root: str | Path, classes: list[str] | None = None, workers: int | None = None
+) -> tuple[list[Sample], DataReport]:
     """Decode every file once (in parallel: OpenCV releases the GIL) and keep the usable ones."""
     root = Path(root)
     names = discover_classes(root, classes)
@@ -138,7 +148,7 @@ def stratified_split(samples: list[Sample], fractions: dict[str, float], seed: i
             n = round(frac * len(group))
             if frac > 0 and len(group) >= 3:
                 n = max(n, 1)
-            out[name] += [group[i] for i in idx[start:start + n]]
+            out[name] += [group[i] for i in idx[start : start + n]]
             start += n
         out["train"] += [group[i] for i in idx[start:]]
     return out

@@ -30,10 +30,20 @@ def _correct(y, p, num_classes: int, threshold: float):
     return tf.reduce_sum(tf.cast(tf.equal(pred, tf.cast(y, tf.int64)), tf.float32))
 
 
-def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_ds: tf.data.Dataset,
-                    val_ds: tf.data.Dataset, epochs: int, initial_epoch: int, global_batch: int, num_classes: int,
-                    class_weight: dict[int, float] | None, state: RunState, threshold: float,
-                    verbose: int = 1) -> None:
+def fit_distributed(
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    epochs: int,
+    initial_epoch: int,
+    global_batch: int,
+    num_classes: int,
+    class_weight: dict[int, float] | None,
+    state: RunState,
+    threshold: float,
+    verbose: int = 1,
+) -> None:
     """Train ``model`` (built and compiled in ``strategy.scope()``) and report each epoch to ``state``."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -55,8 +65,11 @@ def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_
 
     def eval_step(x, y):
         p = model(x, training=False)
-        return tf.reduce_sum(_per_example_loss(y, p, num_classes)), _correct(y, p, num_classes, threshold), tf.cast(
-            tf.shape(y)[0], tf.float32)
+        return (
+            tf.reduce_sum(_per_example_loss(y, p, num_classes)),
+            _correct(y, p, num_classes, threshold),
+            tf.cast(tf.shape(y)[0], tf.float32),
+        )
 
     @tf.function
     def run(step, x, y):
@@ -72,8 +85,12 @@ def fit_distributed(model: keras.Model, strategy: tf.distribute.Strategy, train_
                     sums[name][i] += float(v)
         loss, correct, n = sums["train"]
         vloss, vcorrect, vn = sums["val"]
-        logs = {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1),
-                "val_accuracy": vcorrect / max(vn, 1), "val_loss": vloss / max(vn, 1) if vn else math.inf}
+        logs = {
+            "accuracy": correct / max(n, 1),
+            "loss": loss / max(n, 1),
+            "val_accuracy": vcorrect / max(vn, 1),
+            "val_loss": vloss / max(vn, 1) if vn else math.inf,
+        }
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs} - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
         state.on_epoch_end(epoch, logs)

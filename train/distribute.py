@@ -43,8 +43,7 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     if kind == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        return tf.distribute.MirroredStrategy(devices=devices,
-                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+        return tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     if "TF_CONFIG" not in os.environ:
         raise ValueError("--distribute multiworker needs TF_CONFIG describing the cluster and this worker")
     tf_config()
@@ -64,8 +63,9 @@ def is_chief() -> bool:
     cfg = tf_config()
     task = cfg.get("task", {})
     kind = task.get("type", "worker")
-    return kind == "chief" or (kind == "worker" and int(task.get("index", 0)) == 0
-                               and "chief" not in cfg.get("cluster", {}))
+    return kind == "chief" or (
+        kind == "worker" and int(task.get("index", 0)) == 0 and "chief" not in cfg.get("cluster", {})
+    )
 
 
 def writes_run_folder(kind: str) -> bool:

@@ -20,8 +20,9 @@ EMOTIONS = {0: "angry", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surpr
 USAGE_SPLIT = {"training": "train", "publictest": "val", "privatetest": "test"}
 
 
-def import_csv(csv_path: str | Path, out_dir: str | Path, classes: tuple[str, ...] = ("happy", "sad")
-               ) -> dict[str, Counter]:
+def import_csv(
+    csv_path: str | Path, out_dir: str | Path, classes: tuple[str, ...] = ("happy", "sad")
+) -> dict[str, Counter]:
     """Write 48x48 grey PNGs to ``out_dir/<split>/<class>/``; returns counts per split and class.
 
     Rows with a malformed pixel string are skipped and counted under ``bad_rows``.

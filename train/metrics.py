@@ -36,7 +36,7 @@ def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
         j = i
         while j + 1 < len(s) and s[j + 1] == s[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
         i = j + 1
     return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
@@ -47,8 +47,9 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.nd
     return cm
 
 
-def classification_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str],
-                           threshold: float = 0.5) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float = 0.5
+) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class precision/recall/F1, ROC AUC and the confusion matrix."""
     y_true = np.asarray(y_true, dtype=np.int64)
     k = len(labels)

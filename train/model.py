@@ -17,8 +17,9 @@ def _head(x, num_classes: int):
     return layers.Dense(num_classes, activation="softmax", name="prob")(x)
 
 
-def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, arch: str = "origin",
-                dropout: float = 0.0) -> keras.Model:
+def build_model(
+    image_size: int = 256, channels: int = 3, num_classes: int = 2, arch: str = "origin", dropout: float = 0.0
+) -> keras.Model:
     """Build a network whose first layer rescales 0..255 pixels, so every exported model carries it.
 
     ``origin``: Conv2D 16, 32, 16 (3x3, stride 1, ReLU) each with 2x2 max pooling, Flatten, Dense 256 ReLU,
@@ -37,8 +38,7 @@ def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, 
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     if arch == "origin":
         for i, filters in enumerate((16, 32, 16)):
-            x = layers.Conv2D(filters, 3, strides=1, activation="relu",
-                              name=f"conv{i + 1}")(x)
+            x = layers.Conv2D(filters, 3, strides=1, activation="relu", name=f"conv{i + 1}")(x)
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
         x = layers.Flatten(name="flatten")(x)
         if dropout > 0:
@@ -47,8 +47,7 @@ def build_model(image_size: int = 256, channels: int = 3, num_classes: int = 2, 
     else:
         for i, filters in enumerate((16, 32, 64, 128)):
             for j in range(2):
-                x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                                  name=f"conv{i + 1}_{j + 1}")(x)
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i + 1}_{j + 1}")(x)
                 x = layers.BatchNormalization(name=f"bn{i + 1}_{j + 1}")(x)
                 x = layers.ReLU(name=f"relu{i + 1}_{j + 1}")(x)
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)

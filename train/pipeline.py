@@ -59,8 +59,7 @@ def load_arrays(paths: list[str], labels: list[int], spec: PreprocessSpec) -> tu
     with ThreadPoolExecutor(max_workers=4) as pool:
         pixels = list(pool.map(lambda p: load_pixels(p, spec), paths))
     keep = [i for i, px in enumerate(pixels) if px is not None]
-    x = np.stack([pixels[i] for i in keep]) if keep else np.zeros((0, spec.height, spec.width, spec.channels),
-                                                                   np.uint8)
+    x = np.stack([pixels[i] for i in keep]) if keep else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
     y = np.asarray([labels[i] for i in keep], dtype=np.int64)
     return x, y, len(paths) - len(keep)
 
@@ -96,9 +95,19 @@ def _augment_fn(spec: PreprocessSpec, strength: float):
     return fn
 
 
-def make_dataset(paths: list[str], labels: list[int], spec: PreprocessSpec, batch_size: int, *,
-                 shuffle: bool = False, augment: bool = False, seed: int = 0, cache: bool = False,
-                 augment_strength: float = 1.0, skipped: SkippedFiles | None = None) -> tf.data.Dataset:
+def make_dataset(
+    paths: list[str],
+    labels: list[int],
+    spec: PreprocessSpec,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int = 0,
+    cache: bool = False,
+    augment_strength: float = 1.0,
+    skipped: SkippedFiles | None = None,
+) -> tf.data.Dataset:
     """(float32 0..255 [B,H,W,C], label) batches, streamed from disk so any data set size trains.
 
     ``cache`` keeps decoded images in memory after the first epoch (small data sets, searches).
@@ -108,8 +117,11 @@ def make_dataset(paths: list[str], labels: list[int], spec: PreprocessSpec, batc
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), tf.constant(labels, tf.int64)))
     if shuffle and not cache:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(_decode_fn(spec, skipped if skipped is not None else SkippedFiles()),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        _decode_fn(spec, skipped if skipped is not None else SkippedFiles()),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     ds = ds.filter(lambda px, label, usable: usable).map(lambda px, label, usable: (px, label))
     if cache:
         ds = ds.cache()

@@ -19,8 +19,14 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") ->
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + key)
             if values:
-                ax.plot(range(1, len(values) + 1), values, style, marker="o", ms=3,
-                        label=("validation " if prefix else "training ") + key)
+                ax.plot(
+                    range(1, len(values) + 1),
+                    values,
+                    style,
+                    marker="o",
+                    ms=3,
+                    label=("validation " if prefix else "training ") + key,
+                )
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.grid(alpha=0.3)

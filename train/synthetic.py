@@ -22,10 +22,14 @@ import numpy as np
 CLASSES = ("happy", "sad")
 
 # Skin tones (RGB), light to dark; hair colours (RGB).
-_SKIN = np.array([[236, 200, 170], [224, 177, 140], [198, 145, 105], [170, 120, 85],
-                  [141, 94, 62], [105, 70, 48], [80, 54, 38]], np.float32)
-_HAIR = np.array([[25, 20, 18], [50, 35, 25], [90, 60, 35], [140, 100, 60], [190, 160, 110],
-                  [120, 50, 25], [150, 150, 150]], np.float32)
+_SKIN = np.array(
+    [[236, 200, 170], [224, 177, 140], [198, 145, 105], [170, 120, 85], [141, 94, 62], [105, 70, 48], [80, 54, 38]],
+    np.float32,
+)
+_HAIR = np.array(
+    [[25, 20, 18], [50, 35, 25], [90, 60, 35], [140, 100, 60], [190, 160, 110], [120, 50, 25], [150, 150, 150]],
+    np.float32,
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,7 @@ class Face:
         return int(round(self.cx - hw)), int(round(self.cy - hh)), int(round(2 * hw)), int(round(2 * hh))
 
 
-def random_face(rng: np.random.Generator, label: str, cx: float, cy: float, width: float,
-                tilt: float = 0.0) -> Face:
+def random_face(rng: np.random.Generator, label: str, cx: float, cy: float, width: float, tilt: float = 0.0) -> Face:
     """A face with a random identity and an expression drawn for ``label``."""
     if label not in CLASSES:
         raise ValueError(f"label must be one of {CLASSES}, not {label!r}")
@@ -72,13 +75,25 @@ def random_face(rng: np.random.Generator, label: str, cx: float, cy: float, widt
     hair = _HAIR[rng.integers(len(_HAIR))] * rng.uniform(0.8, 1.2)
     happy = label == "happy"
     smile = float(rng.uniform(0.6, 1.0)) * (1 if happy else -1)
-    return Face(cx=cx, cy=cy, width=width, label=label, tilt=tilt, smile=smile,
-                skin=tuple(np.clip(skin, 40, 250).tolist()), hair=tuple(np.clip(hair, 10, 230).tolist()),
-                hair_style=int(rng.choice(4, p=[0.4, 0.3, 0.1, 0.2])),
-                aspect=float(rng.uniform(1.22, 1.38)), eye_dx=float(rng.uniform(0.34, 0.41)),
-                eye_y=float(rng.uniform(-0.27, -0.17)), mouth_w=float(rng.uniform(0.26, 0.38)),
-                mouth_open=bool(happy and rng.random() < 0.4), glasses=bool(rng.random() < 0.12),
-                light_angle=float(rng.uniform(0, 2 * math.pi)), light_strength=float(rng.uniform(0.0, 0.3)))
+    return Face(
+        cx=cx,
+        cy=cy,
+        width=width,
+        label=label,
+        tilt=tilt,
+        smile=smile,
+        skin=tuple(np.clip(skin, 40, 250).tolist()),
+        hair=tuple(np.clip(hair, 10, 230).tolist()),
+        hair_style=int(rng.choice(4, p=[0.4, 0.3, 0.1, 0.2])),
+        aspect=float(rng.uniform(1.22, 1.38)),
+        eye_dx=float(rng.uniform(0.34, 0.41)),
+        eye_y=float(rng.uniform(-0.27, -0.17)),
+        mouth_w=float(rng.uniform(0.26, 0.38)),
+        mouth_open=bool(happy and rng.random() < 0.4),
+        glasses=bool(rng.random() < 0.12),
+        light_angle=float(rng.uniform(0, 2 * math.pi)),
+        light_strength=float(rng.uniform(0.0, 0.3)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -90,7 +105,7 @@ def _roi(mask: np.ndarray) -> tuple[slice, slice] | None:
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
@@ -305,8 +320,8 @@ def draw_face(canvas: np.ndarray, face: Face) -> None:
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x0 + n, W), min(y0 + n, H)
     if cx1 <= cx0 or cy1 <= cy0:
         return
-    p = patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    m = alpha[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0, None]
+    p = patch[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    m = alpha[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0, None]
     region = canvas[cy0:cy1, cx0:cx1]
     region *= 1.0 - m
     region += p * m
@@ -323,7 +338,7 @@ def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
         c2 = rng.uniform(20, 235, 3).astype(np.float32)
         ang = rng.uniform(0, 2 * math.pi)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        t = (math.cos(ang) * xx / w + math.sin(ang) * yy / h)
+        t = math.cos(ang) * xx / w + math.sin(ang) * yy / h
         t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
         img = c1 + (c2 - c1) * t[..., None]
     if kind == "shapes":
@@ -337,8 +352,14 @@ def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
             elif k == 1:
                 cv2.rectangle(img, (x, y), (x + r, y + int(r * rng.uniform(0.3, 2))), col, -1)
             else:
-                cv2.line(img, (x, y), (int(rng.integers(0, w)), int(rng.integers(0, h))), col,
-                         int(rng.integers(1, max(2, r // 4))), cv2.LINE_AA)
+                cv2.line(
+                    img,
+                    (x, y),
+                    (int(rng.integers(0, w)), int(rng.integers(0, h))),
+                    col,
+                    int(rng.integers(1, max(2, r // 4))),
+                    cv2.LINE_AA,
+                )
     elif kind == "texture":
         small = rng.uniform(-1, 1, (max(2, h // 16), max(2, w // 16), 1)).astype(np.float32)
         tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -353,8 +374,9 @@ def _finish(rng: np.random.Generator, img: np.ndarray, jpeg: bool = True) -> np.
     gain = float(rng.uniform(0.75, 1.2))
     ang = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    grad = 1.0 + float(rng.uniform(0, 0.25)) * ((math.cos(ang) * (xx - w / 2) + math.sin(ang) * (yy - h / 2))
-                                                 / max(w, h))
+    grad = 1.0 + float(rng.uniform(0, 0.25)) * (
+        (math.cos(ang) * (xx - w / 2) + math.sin(ang) * (yy - h / 2)) / max(w, h)
+    )
     img = img * (gain * grad)[..., None] + float(rng.uniform(-15, 15))
     sigma = float(rng.uniform(0.3, 1.2)) * max(h, w) / 160.0
     img = cv2.GaussianBlur(img, (0, 0), sigma)
@@ -368,8 +390,14 @@ def _finish(rng: np.random.Generator, img: np.ndarray, jpeg: bool = True) -> np.
     return out
 
 
-def make_face(rng: np.random.Generator, label: str, size: int, *, max_tilt: float = 15.0,
-              scale: tuple[float, float] = (0.38, 0.68)) -> np.ndarray:
+def make_face(
+    rng: np.random.Generator,
+    label: str,
+    size: int,
+    *,
+    max_tilt: float = 15.0,
+    scale: tuple[float, float] = (0.38, 0.68),
+) -> np.ndarray:
     """A ``size`` x ``size`` RGB uint8 image of one drawn ``label`` ("happy"/"sad") face.
 
     The face width is ``scale`` x size (the oval plus hair fills roughly 60-95% of the frame), placed
@@ -386,8 +414,9 @@ def make_face(rng: np.random.Generator, label: str, size: int, *, max_tilt: floa
     return _finish(rng, bg)
 
 
-def render_scene(rng: np.random.Generator, faces: list[Face], size: tuple[int, int],
-                 bg: np.ndarray | None = None) -> np.ndarray:
+def render_scene(
+    rng: np.random.Generator, faces: list[Face], size: tuple[int, int], bg: np.ndarray | None = None
+) -> np.ndarray:
     """One RGB uint8 frame of (width, height) ``size`` with ``faces`` drawn on ``bg`` (or a random background)."""
     canvas = (background(rng, size) if bg is None else bg).astype(np.float32, copy=True)
     for face in faces:
@@ -403,8 +432,9 @@ def render_scene(rng: np.random.Generator, faces: list[Face], size: tuple[int, i
 # Data set and video writers
 
 
-def write_dataset(out_dir: str | Path, n_per_class: int = 300, size: int = 128, seed: int = 0,
-                  classes: tuple[str, ...] = CLASSES) -> dict[str, int]:
+def write_dataset(
+    out_dir: str | Path, n_per_class: int = 300, size: int = 128, seed: int = 0, classes: tuple[str, ...] = CLASSES
+) -> dict[str, int]:
     """Write ``out_dir/<class>/<class>_NNNNN.{png,jpg}``; deterministic for ``seed``. Returns counts."""
     from edge_runtime.atomic import write_bytes
 
@@ -464,15 +494,24 @@ def video_frames(n_frames: int = 150, size: tuple[int, int] = (640, 360), seed: 
         faces, truth = [], []
         for ident, xs, ys, width, tilt, smile in tracks:
             label = "happy" if smile[f] > 0 else "sad"
-            face = replace(ident, cx=float(xs[f]), cy=float(ys[f]), width=float(width[f]), tilt=float(tilt[f]),
-                           smile=float(smile[f]), label=label, mouth_open=ident.mouth_open and smile[f] > 0.4)
+            face = replace(
+                ident,
+                cx=float(xs[f]),
+                cy=float(ys[f]),
+                width=float(width[f]),
+                tilt=float(tilt[f]),
+                smile=float(smile[f]),
+                label=label,
+                mouth_open=ident.mouth_open and smile[f] > 0.4,
+            )
             faces.append(face)
             truth.append({"box": list(face.box()), "label": label, "smile": round(float(smile[f]), 3)})
         yield render_scene(rng, faces, size, bg=bg), {"frame": f, "faces": truth}
 
 
-def write_video(path: str | Path, n_frames: int = 150, size: tuple[int, int] = (640, 360), fps: int = 30,
-                seed: int = 0) -> list[dict]:
+def write_video(
+    path: str | Path, n_frames: int = 150, size: tuple[int, int] = (640, 360), fps: int = 30, seed: int = 0
+) -> list[dict]:
     """Write a synthetic clip (mp4v for .mp4, MJPG otherwise) atomically; returns per-frame ground truth."""
     from edge_runtime.atomic import atomic_path
 
@@ -514,8 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from edge_runtime.atomic import write_json
 
-        truth = write_video(args.out, n_frames=args.frames, size=(args.width, args.height), fps=args.fps,
-                            seed=args.seed)
+        truth = write_video(
+            args.out, n_frames=args.frames, size=(args.width, args.height), fps=args.fps, seed=args.seed
+        )
         gt = Path(args.out).with_suffix(".json")
         write_json(gt, truth)
         print(f"wrote {len(truth)} frames to {args.out} (ground truth {gt})")

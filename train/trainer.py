@@ -42,8 +42,7 @@ def prepare_splits(cfg: TrainConfig) -> tuple[dict[str, list[Sample]], list[str]
     samples, report = scan(cfg.data, cfg.classes)
     classes = report.classes
     reports = {"train_data": report.to_dict()}
-    fractions = {"val": 0.0 if cfg.val_data else cfg.val_fraction,
-                 "test": 0.0 if cfg.test_data else cfg.test_fraction}
+    fractions = {"val": 0.0 if cfg.val_data else cfg.val_fraction, "test": 0.0 if cfg.test_data else cfg.test_fraction}
     splits = stratified_split(samples, {k: v for k, v in fractions.items() if v > 0}, cfg.seed)
     for name, folder in (("val", cfg.val_data), ("test", cfg.test_data)):
         if folder:
@@ -58,8 +57,9 @@ def prepare_splits(cfg: TrainConfig) -> tuple[dict[str, list[Sample]], list[str]
         raise DataError("no training images left after splitting")
     if not splits.get("val"):
         raise DataError("no validation images: give --val-data or a --val-fraction with enough images per class")
-    reports["split_sizes"] = {k: {c: sum(1 for s in v if s.label == i) for i, c in enumerate(classes)}
-                              for k, v in splits.items()}
+    reports["split_sizes"] = {
+        k: {c: sum(1 for s in v if s.label == i) for i, c in enumerate(classes)} for k, v in splits.items()
+    }
     return splits, classes, reports
 
 
@@ -74,8 +74,9 @@ def class_weights(train: list[Sample], num_classes: int, mode: str) -> dict[int,
 def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr: Any = cfg.learning_rate
     if cfg.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=max(1, cfg.epochs * steps_per_epoch),
-                                                   alpha=0.05)
+        lr = keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate, decay_steps=max(1, cfg.epochs * steps_per_epoch), alpha=0.05
+        )
     elif cfg.lr_schedule != "constant":
         raise ValueError("--lr-schedule must be constant or cosine")
     if cfg.weight_decay > 0:
@@ -83,8 +84,9 @@ def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optim
     return keras.optimizers.Adam(lr)
 
 
-def _predict(model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int,
-             skipped: SkippedFiles) -> tuple[np.ndarray, np.ndarray]:
+def _predict(
+    model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int, skipped: SkippedFiles
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels and probabilities of the files that could still be read (labels from the data set itself, so
     a file skipped on the way cannot shift them)."""
     ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch, skipped=skipped)
@@ -98,12 +100,15 @@ def _predict(model: keras.Model, samples: list[Sample], spec: PreprocessSpec, ba
 
 
 def _split_json(splits: dict[str, list[Sample]], classes: list[str]) -> dict[str, Any]:
-    return {"classes": classes, "splits": {k: [{"path": s.path, "label": s.label, "sha1": s.sha1} for s in v]
-                                           for k, v in splits.items()}}
+    return {
+        "classes": classes,
+        "splits": {k: [{"path": s.path, "label": s.label, "sha1": s.sha1} for s in v] for k, v in splits.items()},
+    }
 
 
-def _build(cfg: TrainConfig, strategy: tf.distribute.Strategy, k: int, steps: int, resume_from: Path | None
-           ) -> keras.Model:
+def _build(
+    cfg: TrainConfig, strategy: tf.distribute.Strategy, k: int, steps: int, resume_from: Path | None
+) -> keras.Model:
     """The compiled model, fresh or (``--resume``) with the optimizer state of the last checkpoint."""
     with strategy.scope():
         if resume_from is not None:
@@ -116,18 +121,37 @@ def _build(cfg: TrainConfig, strategy: tf.distribute.Strategy, k: int, steps: in
         return model
 
 
-def _write_outputs(cfg: TrainConfig, model: keras.Model, spec: PreprocessSpec, classes: list[str],
-                   train_s: list[Sample], history: dict, metrics: dict[str, Any]) -> None:
+def _write_outputs(
+    cfg: TrainConfig,
+    model: keras.Model,
+    spec: PreprocessSpec,
+    classes: list[str],
+    train_s: list[Sample],
+    history: dict,
+    metrics: dict[str, Any],
+) -> None:
     """Model, SavedModel, model description, history, metrics and plots: each written then renamed."""
     run, k = cfg.run_dir, len(classes)
-    info = ModelInfo(labels=tuple(classes), preprocessing=spec, threshold=cfg.threshold,
-                     uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
-                     output="sigmoid" if k == 2 else "softmax",
-                     extra={"arch": cfg.arch, "data_fingerprint": fingerprint(train_s),
-                            "training_metrics": {n: {m: s[m] for m in ("accuracy", "balanced_accuracy", "roc_auc")}
-                                                 for n, s in metrics["splits"].items()},
-                            "versions": {"happysad_edge": hs_version, "tensorflow": tf.__version__,
-                                         "keras": keras.__version__, "python": platform.python_version()}})
+    info = ModelInfo(
+        labels=tuple(classes),
+        preprocessing=spec,
+        threshold=cfg.threshold,
+        uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
+        output="sigmoid" if k == 2 else "softmax",
+        extra={
+            "arch": cfg.arch,
+            "data_fingerprint": fingerprint(train_s),
+            "training_metrics": {
+                n: {m: s[m] for m in ("accuracy", "balanced_accuracy", "roc_auc")} for n, s in metrics["splits"].items()
+            },
+            "versions": {
+                "happysad_edge": hs_version,
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "python": platform.python_version(),
+            },
+        },
+    )
     with atomic_path(run / rundir.MODEL_KERAS) as tmp:
         model.save(tmp)
     with atomic_path(run / rundir.SAVED_MODEL) as tmp:
@@ -137,8 +161,12 @@ def _write_outputs(cfg: TrainConfig, model: keras.Model, spec: PreprocessSpec, c
     write_json(run / rundir.METRICS, metrics)
     plot_curves(history, run / rundir.CURVES_PNG, title=f"{cfg.arch} on {Path(cfg.data).name}")
     report_split = "test" if "test" in metrics["splits"] else "val"
-    plot_confusion(metrics["splits"][report_split]["confusion_matrix"], classes, run / rundir.CONFUSION_PNG,
-                   title=f"{report_split} split")
+    plot_confusion(
+        metrics["splits"][report_split]["confusion_matrix"],
+        classes,
+        run / rundir.CONFUSION_PNG,
+        title=f"{report_split} split",
+    )
 
 
 def _resume_state(cfg: TrainConfig) -> dict | None:
@@ -146,8 +174,9 @@ def _resume_state(cfg: TrainConfig) -> dict | None:
     ckpt_dir = cfg.run_dir / rundir.CHECKPOINTS
     if not cfg.resume:
         if (cfg.run_dir / rundir.MODEL_KERAS).exists():
-            log.warning("%s already holds a finished run; its files will be replaced when this one finishes",
-                        cfg.run_dir)
+            log.warning(
+                "%s already holds a finished run; its files will be replaced when this one finishes", cfg.run_dir
+            )
         return None
     state = RunState.load_state(ckpt_dir)
     if state is None:
@@ -155,8 +184,9 @@ def _resume_state(cfg: TrainConfig) -> dict | None:
     return state
 
 
-def _write_inputs(cfg: TrainConfig, splits: dict[str, list[Sample]], classes: list[str],
-                  data_reports: dict[str, Any]) -> None:
+def _write_inputs(
+    cfg: TrainConfig, splits: dict[str, list[Sample]], classes: list[str], data_reports: dict[str, Any]
+) -> None:
     """What the run was made from, written before training so an interrupted run still says so."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(cfg.run_dir / rundir.SPLITS, _split_json(splits, classes))
@@ -167,51 +197,99 @@ def _write_inputs(cfg: TrainConfig, splits: dict[str, list[Sample]], classes: li
 def _log_data(data_reports: dict[str, Any]) -> None:
     for name, rep in data_reports.items():
         if isinstance(rep, dict) and "skipped" in rep:
-            log.info("%s: usable %s, skipped %s, duplicates dropped %s", name, rep["usable"], rep["skipped"] or "none",
-                     rep["duplicates_dropped"])
+            log.info(
+                "%s: usable %s, skipped %s, duplicates dropped %s",
+                name,
+                rep["usable"],
+                rep["skipped"] or "none",
+                rep["duplicates_dropped"],
+            )
 
 
-def _fit(cfg: TrainConfig, strategy: tf.distribute.Strategy, splits: dict[str, list[Sample]], k: int,
-         spec: PreprocessSpec, state: dict | None, chief: bool, skipped: SkippedFiles
-         ) -> tuple[keras.Model, RunState, float]:
+def _fit(
+    cfg: TrainConfig,
+    strategy: tf.distribute.Strategy,
+    splits: dict[str, list[Sample]],
+    k: int,
+    spec: PreprocessSpec,
+    state: dict | None,
+    chief: bool,
+    skipped: SkippedFiles,
+) -> tuple[keras.Model, RunState, float]:
     """Build (or reload) the model and train it; returns the model, the epoch state and the seconds spent."""
     train_s, val_s = splits["train"], splits["val"]
-    train_ds = make_dataset([s.path for s in train_s], [s.label for s in train_s], spec, cfg.batch_size,
-                            shuffle=True, augment=cfg.augment, seed=cfg.seed, cache=cfg.cache,
-                            augment_strength=cfg.augment_strength, skipped=skipped)
-    val_ds = make_dataset([s.path for s in val_s], [s.label for s in val_s], spec, cfg.batch_size, cache=cfg.cache,
-                          skipped=skipped)
+    train_ds = make_dataset(
+        [s.path for s in train_s],
+        [s.label for s in train_s],
+        spec,
+        cfg.batch_size,
+        shuffle=True,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        cache=cfg.cache,
+        augment_strength=cfg.augment_strength,
+        skipped=skipped,
+    )
+    val_ds = make_dataset(
+        [s.path for s in val_s], [s.label for s in val_s], spec, cfg.batch_size, cache=cfg.cache, skipped=skipped
+    )
     ckpt_dir = cfg.run_dir / rundir.CHECKPOINTS
-    model = _build(cfg, strategy, k, math.ceil(len(train_s) / cfg.batch_size),
-                   ckpt_dir / LAST if state is not None else None)
+    model = _build(
+        cfg, strategy, k, math.ceil(len(train_s) / cfg.batch_size), ckpt_dir / LAST if state is not None else None
+    )
     callback = RunState(ckpt_dir, cfg.patience, write=chief)
     initial_epoch = 0
     if state is not None:
         callback.state = state
         initial_epoch = state["epoch"] + 1
-        log.info("resuming after epoch %d (best val_loss %.4f at epoch %d)", initial_epoch, state["best"],
-                 state["best_epoch"] + 1)
-    callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(cfg.run_dir / rundir.LOGS))] if chief else [
-        callback]
+        log.info(
+            "resuming after epoch %d (best val_loss %.4f at epoch %d)",
+            initial_epoch,
+            state["best"],
+            state["best_epoch"] + 1,
+        )
+    callbacks = [callback, keras.callbacks.TensorBoard(log_dir=str(cfg.run_dir / rundir.LOGS))] if chief else [callback]
     weights = class_weights(train_s, k, cfg.class_weight)
     t0 = time.perf_counter()
     if initial_epoch < cfg.epochs and not (state and state["wait"] >= cfg.patience > 0):
         if cfg.distribute == "multiworker":
-            fit_distributed(model, strategy, train_ds, val_ds, cfg.epochs, initial_epoch, cfg.batch_size, k,
-                            weights, callback, cfg.threshold, cfg.verbose)
+            fit_distributed(
+                model,
+                strategy,
+                train_ds,
+                val_ds,
+                cfg.epochs,
+                initial_epoch,
+                cfg.batch_size,
+                k,
+                weights,
+                callback,
+                cfg.threshold,
+                cfg.verbose,
+            )
         else:
             with warnings.catch_warnings():
                 # Files unreadable since the scan are filtered out, so a data set's length is unknown until its
                 # first pass ends: Keras then warns the input "ran out of data", the expected end of the epoch.
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
-                model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                          class_weight=weights, callbacks=callbacks, verbose=cfg.verbose)
+                model.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    epochs=cfg.epochs,
+                    initial_epoch=initial_epoch,
+                    class_weight=weights,
+                    callbacks=callbacks,
+                    verbose=cfg.verbose,
+                )
     return model, callback, time.perf_counter() - t0
 
 
 def _skipped_report(skipped: SkippedFiles) -> dict[str, Any]:
-    return {"count": len(skipped), "by_reason": skipped.by_reason(),
-            "files": [{"path": p, "reason": r} for p, r in sorted(skipped.files.items())[:1000]]}
+    return {
+        "count": len(skipped),
+        "by_reason": skipped.by_reason(),
+        "files": [{"path": p, "reason": r} for p, r in sorted(skipped.files.items())[:1000]],
+    }
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -232,20 +310,30 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     best_epoch = callback.restore_best()
     history = callback.state["history"]
     epochs_now = max(1, callback.state["epoch"] + 1 - (state["epoch"] + 1 if state else 0))
-    metrics: dict[str, Any] = {"classes": classes, "best_epoch": best_epoch + 1,
-                               "epochs_run": len(history.get("loss", [])), "stopped_early": callback.stopped_early,
-                               "train_seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / epochs_now, 1),
-                               "replicas": int(strategy.num_replicas_in_sync), "splits": {}}
+    metrics: dict[str, Any] = {
+        "classes": classes,
+        "best_epoch": best_epoch + 1,
+        "epochs_run": len(history.get("loss", [])),
+        "stopped_early": callback.stopped_early,
+        "train_seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / epochs_now, 1),
+        "replicas": int(strategy.num_replicas_in_sync),
+        "splits": {},
+    }
     for name, samples in splits.items():
         y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k, skipped)
         if len(y):
             metrics["splits"][name] = classification_metrics(y, p, classes, cfg.threshold)
     metrics["skipped_during_training"] = len(skipped)
     if skipped:
-        log.warning("%d file(s) became unreadable after the data check and were skipped: %s", len(skipped),
-                    ", ".join(f"{r} {n}" for r, n in sorted(skipped.by_reason().items())))
+        log.warning(
+            "%d file(s) became unreadable after the data check and were skipped: %s",
+            len(skipped),
+            ", ".join(f"{r} {n}" for r, n in sorted(skipped.by_reason().items())),
+        )
     if chief:
-        write_json(cfg.run_dir / rundir.DATA_REPORT, {**data_reports, "skipped_during_training": _skipped_report(
-            skipped)})
+        write_json(
+            cfg.run_dir / rundir.DATA_REPORT, {**data_reports, "skipped_during_training": _skipped_report(skipped)}
+        )
         _write_outputs(cfg, model, spec, classes, splits["train"], history, metrics)
     return metrics
