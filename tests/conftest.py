@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
+def tiny_train_args(epochs: int = 2, batch_size: int = 16, augment: bool = True) -> list[str]:
+    """hs-train options for a seconds-long run on ``tiny_data``: small images, small splits."""
+    args = ["--epochs", str(epochs), "--image-size", "24", "--batch-size", str(batch_size), "--quiet"]
+    args += ["--val-fraction", "0.2", "--test-fraction", "0.2"]
+    return args if augment else [*args, "--no-augment"]
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared/data, or skip the test: a user's clone has no shared folder."""
     path = SHARED.joinpath(*parts)

@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def hs_run(*args: str, **kw) -> subprocess.Popen:
+def hs_run(model: Path, source: str | Path, *args: str, **kw) -> subprocess.Popen:
+    """A headless hs-run of ``model`` on ``source`` as a real process, as a service manager starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", *args],
+        [sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source", str(source), "--headless", *args],
         cwd=REPO,
         text=True,
         stdout=kw.pop("stdout", subprocess.PIPE),
@@ -82,9 +83,7 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
         target.symlink_to(keep, target_is_directory=True)
     elif kind == "fifo":
         os.mkfifo(target)
-    code, _, err = finish(
-        hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless", option, str(target))
-    )
+    code, _, err = finish(hs_run(models["int8_frame"], str(video), option, str(target)))
     assert code == 2, err
     (line,) = error_lines(err)
     assert "nothing was changed" in line and "Traceback" not in err
@@ -101,12 +100,9 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
 def test_json_rows_appear_while_running_and_survive_kill_9(models, tmp_path):
     out = tmp_path / "live.jsonl"
     proc = hs_run(
-        "--model",
-        str(models["int8_frame"]),
-        "--source",
+        models["int8_frame"],
         str(long_video(tmp_path / "v.avi")),
         "--loop",
-        "--headless",
         "--json",
         str(out),
     )
@@ -127,9 +123,7 @@ def test_a_restarted_run_appends_and_ends_a_cut_line(models, tmp_path):
     out.write_text('{"frame": 0, "results": []}\n{"frame": 1, "resu')  # a power cut mid-row
     video = write_video(tmp_path / "v.avi", frames=4)
     for _ in range(2):
-        code, _, err = finish(
-            hs_run("--model", str(models["int8_frame"]), "--source", str(video), "--headless", "--json", str(out))
-        )
+        code, _, err = finish(hs_run(models["int8_frame"], str(video), "--json", str(out)))
         assert code == 0, err
     lines = out.read_text().splitlines()
     assert lines[0] == '{"frame": 0, "results": []}' and lines[1] == '{"frame": 1, "resu'  # kept, never destroyed
@@ -140,11 +134,8 @@ def test_json_rotation_bounds_disk_use(models, tmp_path):
     out = tmp_path / "r.jsonl"
     code, _, err = finish(
         hs_run(
-            "--model",
-            str(models["int8_frame"]),
-            "--source",
+            models["int8_frame"],
             str(write_video(tmp_path / "v.avi", frames=200)),
-            "--headless",
             "--json",
             str(out),
             "--json-max-mb",
@@ -185,12 +176,9 @@ def test_json_on_a_full_disk_stops_with_exit_4_and_keeps_complete_rows(models, t
     out = small_disk / "o.jsonl"
     code, _, err = finish(
         hs_run(
-            "--model",
-            str(models["int8_frame"]),
-            "--source",
+            models["int8_frame"],
             str(long_video(tmp_path / "v.avi", 300)),
             "--loop",
-            "--headless",
             "--json",
             str(out),
         )
@@ -213,12 +201,9 @@ def test_video_on_a_full_disk_stops_with_exit_4_and_is_finalised(models, tmp_pat
     writer.release()
     code, _, err = finish(
         hs_run(
-            "--model",
-            str(models["int8_frame"]),
-            "--source",
+            models["int8_frame"],
             str(noisy),
             "--loop",
-            "--headless",
             "--save",
             str(save),
             "--fps",
@@ -249,11 +234,8 @@ def test_outputs_in_a_read_only_folder_fail_before_work(models, tmp_path):
         for option in ("--save", "--json"):
             code, _, err = finish(
                 hs_run(
-                    "--model",
-                    str(models["int8_frame"]),
-                    "--source",
+                    models["int8_frame"],
                     str(video),
-                    "--headless",
                     option,
                     str(ro / "out.mp4"),
                 )
@@ -285,9 +267,7 @@ def test_every_image_of_a_folder_gets_a_full_face_search(models, tmp_path):
     for i in range(9):
         cv2.imwrite(str(folder / f"{i}.png"), scene)
     out = tmp_path / "o.jsonl"
-    code, _, err = finish(
-        hs_run("--model", str(models["int8"]), "--source", str(folder), "--headless", "--json", str(out))
-    )
+    code, _, err = finish(hs_run(models["int8"], str(folder), "--json", str(out)))
     assert code == 0, err
     assert [len(r["results"]) for r in rows(out)] == [2] * 9
 
@@ -297,11 +277,8 @@ def test_reconnect_applies_to_the_first_open(models, tmp_path):
     port = free_port()
     out = tmp_path / "o.jsonl"
     proc = hs_run(
-        "--model",
-        str(models["int8_frame"]),
-        "--source",
+        models["int8_frame"],
         f"http://127.0.0.1:{port}/stream.mjpg",
-        "--headless",
         "--json",
         str(out),
         "--max-frames",
@@ -323,11 +300,8 @@ def test_reconnect_applies_to_the_first_open(models, tmp_path):
 def test_giving_up_exits_3_with_one_line(models):
     code, _, err = finish(
         hs_run(
-            "--model",
-            str(models["int8_frame"]),
-            "--source",
+            models["int8_frame"],
             f"http://127.0.0.1:{free_port()}/stream.mjpg",
-            "--headless",
             "--reconnect",
             "1",
         ),
@@ -343,7 +317,7 @@ def test_stop_conditions_work_within_a_second_while_the_stream_is_down(models, t
     cam = MjpegCamera().start()
     out = tmp_path / "o.jsonl"
     extra = ["--duration", "4"] if how == "duration" else []
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", cam.url, "--headless", "--json", str(out), *extra)
+    proc = hs_run(models["int8_frame"], cam.url, "--json", str(out), *extra)
     try:
         assert wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 5)
         cam.stop()  # the camera drops out and stays down
@@ -368,7 +342,7 @@ def test_a_second_signal_exits_at_once_and_keeps_the_rows(models, tmp_path):
     out = tmp_path / "o.jsonl"
     # a stream that never comes up keeps the reader in its backoff, the worst moment to be stopped
     cam = MjpegCamera().start()
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", cam.url, "--headless", "--json", str(out))
+    proc = hs_run(models["int8_frame"], cam.url, "--json", str(out))
     try:
         assert wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 5)
         cam.stop()
@@ -386,7 +360,7 @@ def test_a_second_signal_exits_at_once_and_keeps_the_rows(models, tmp_path):
 def test_a_live_stream_that_drops_out_comes_back(models, tmp_path):
     cam = MjpegCamera().start()
     out = tmp_path / "o.jsonl"
-    proc = hs_run("--model", str(models["int8_frame"]), "--source", cam.url, "--headless", "--json", str(out))
+    proc = hs_run(models["int8_frame"], cam.url, "--json", str(out))
     try:
         assert wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 5)
         cam.stop()
@@ -411,15 +385,12 @@ def test_a_two_class_softmax_model_without_metadata_runs(models, tmp_path):
     out = tmp_path / "o.jsonl"
     code, _, err = finish(
         hs_run(
-            "--model",
-            str(models["softmax2"]),
+            models["softmax2"],
+            str(video),
             "--labels",
             "happy,sad",
             "--roi",
             "frame",
-            "--source",
-            str(video),
-            "--headless",
             "--json",
             str(out),
         )
@@ -453,6 +424,6 @@ def test_a_closed_stdout_pipe_is_a_normal_end(models, tmp_path):
     ],
 )
 def test_usage_errors_are_one_line(models, tmp_path, args, message):
-    code, _, err = finish(hs_run("--model", str(models["bare"]), "--labels", "happy,sad", "--source", "x.mp4", *args))
+    code, _, err = finish(hs_run(models["bare"], "x.mp4", "--labels", "happy,sad", *args))
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and message in err, err

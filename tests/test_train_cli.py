@@ -6,22 +6,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import tiny_train_args
 from train.cli import app
 
 runner = CliRunner()
-FAST = [
-    "--epochs",
-    "2",
-    "--image-size",
-    "24",
-    "--batch-size",
-    "16",
-    "--quiet",
-    "--val-fraction",
-    "0.2",
-    "--test-fraction",
-    "0.2",
-]
+FAST = tiny_train_args()
 
 
 def test_run_folder_has_everything_a_user_and_the_converter_need(tiny_run):

@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import tiny_train_args
+
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--epochs",
-    "1",
-    "--image-size",
-    "24",
-    "--batch-size",
-    "8",
-    "--quiet",
-    "--val-fraction",
-    "0.2",
-    "--test-fraction",
-    "0.2",
-    "--no-augment",
-]
+ARGS = tiny_train_args(epochs=1, batch_size=8, augment=False)
 
 
 def _hs_train(args, env_extra, **kw):

@@ -16,25 +16,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import tiny_train_args
 from train import trainer
 from train.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-FAST = [
-    "--epochs",
-    "1",
-    "--image-size",
-    "24",
-    "--batch-size",
-    "16",
-    "--quiet",
-    "--val-fraction",
-    "0.2",
-    "--test-fraction",
-    "0.2",
-    "--no-augment",
-]
+FAST = tiny_train_args(epochs=1, augment=False)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
