@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,13 +18,7 @@ from edge_runtime.pipeline import Pipeline
 from edge_runtime.preprocess import quantize, region_pixels, to_model_pixels
 from edge_runtime.sources import ImageListSource, VideoFileSource
 from edge_runtime.track import Tracker
-
-try:
-    from tests.runtime_fixtures import face_image, write_video
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from runtime_fixtures import face_image, write_video
-
-import cv2
+from tests.runtime_fixtures import face_image, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 
