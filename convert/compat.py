@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from edge_runtime.tflite_meta import FlatModel
 
-_V = {
+_V: dict[str, list[str | None]] = {
     "ADD": ["1.5.0", "1.14.0", "2.4.0", "2.6.0"],
     "AVERAGE_POOL_2D": ["1.5.0", "1.14.0", "2.3.0"],
     "CAST": ["1.5.0", "2.7.0", "2.8.0", "2.9.0", "2.12.0"],

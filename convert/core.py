@@ -233,16 +233,20 @@ def _convert_all(
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         saved = export_fixed_batch(model, Path(tmp) / "saved_model", run.info.preprocessing)
         for kind in kinds:
-            rep = calibration.representative(cal_x) if kind == "int8" else None
+            rep = None
+            calibration_used = None
+            if kind == "int8":
+                if cal_x is None or cal_info is None:
+                    raise ConvertError("int8 conversion needs a calibration set, and none was loaded")
+                rep = calibration.representative(cal_x)
+                calibration_used = cal_info["used"]
             try:
                 raw = convert(saved, kind, rep, per_channel_dense=(ctx["target"] != "tflite-runtime"))
             except ConversionFailed as exc:
                 raise ConvertError(str(exc)) from exc
             _check_target(kind, raw, ctx["target"])
             probs, quantization = _score_on_device(kind, raw, Path(tmp), ctx["run_info"], ref)
-            entry, infos[kind] = _describe_one(
-                kind, raw, probs, quantization, ref, cal_info["used"] if kind == "int8" else None, ctx
-            )
+            entry, infos[kind] = _describe_one(kind, raw, probs, quantization, ref, calibration_used, ctx)
             blobs[kind] = embed_model_info(raw, infos[kind])
             entry["size_bytes"] = len(blobs[kind])
             report["models"][kind] = entry

@@ -80,7 +80,8 @@ def describe(
     trainer's extra keys such as its own versions); the keys added here live in ModelInfo.extra.
     """
     info = dict(run_info)
-    trained_with = info.get("versions") if isinstance(info.get("versions"), dict) else {}
+    got = info.get("versions")
+    trained_with: dict[str, Any] = got if isinstance(got, dict) else {}
     info["versions"] = {**trained_with, **(versions_ or versions())}
     if trained_with:
         info["trained_with"] = trained_with

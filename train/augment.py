@@ -18,7 +18,7 @@ def augment_pixels(px: np.ndarray, seed: int, strength: float = 1.0) -> np.ndarr
     out = px[:, ::-1] if rng.random() < 0.5 else px
     angle = rng.uniform(-12.0, 12.0) * strength
     scale = 1.0 + rng.uniform(-0.1, 0.1) * strength
-    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
+    m = np.asarray(cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale), dtype=np.float64)  # 2x3 float64
     m[:, 2] += rng.uniform(-0.05, 0.05, 2) * strength * (w, h)
     out = cv2.warpAffine(
         np.ascontiguousarray(out), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101

@@ -115,11 +115,12 @@ def broken_file_bytes(seed: int = 0) -> dict[str, tuple[bytes, str]]:
     halves = _halves_rgb()
     valid_jpg = _cv_encode(".jpg", halves, [cv2.IMWRITE_JPEG_QUALITY, 95])
     big_jpg = _textured_jpeg(seed)
-    big_png = _cv_encode(
-        ".png", cv2.resize(cv2.imdecode(np.frombuffer(big_jpg, np.uint8), cv2.IMREAD_COLOR), (160, 120))
-    )
+    big = cv2.imdecode(np.frombuffer(big_jpg, np.uint8), cv2.IMREAD_COLOR)
+    if big is None:
+        raise RuntimeError("OpenCV could not decode a JPEG it just encoded (built without JPEG support?)")
+    big_png = _cv_encode(".png", cv2.resize(big, (160, 120)))
 
-    rgba = np.zeros((H, 66, 4), np.uint8)
+    rgba: np.ndarray = np.zeros((H, 66, 4), np.uint8)
     rgba[:, :22] = (*RED, 255)
     rgba[:, 22:44] = (*BLUE, 128)
     rgba[:, 44:] = (0, 255, 0, 0)  # fully transparent green must vanish into white

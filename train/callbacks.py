@@ -6,6 +6,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -51,7 +52,7 @@ class RunState(keras.callbacks.Callback):
         self.patience = patience
         self.write = write
         self.monitor = monitor
-        self.state = {"epoch": -1, "best": math.inf, "best_epoch": -1, "wait": 0, "history": {}}
+        self.state: dict[str, Any] = {"epoch": -1, "best": math.inf, "best_epoch": -1, "wait": 0, "history": {}}
         self.stopped_early = False
 
     @classmethod

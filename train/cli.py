@@ -46,33 +46,33 @@ def main_command(
     seed: Annotated[int, typer.Option(help="Same seed, same splits and same result.")] = D.seed,
     batch_size: Annotated[int, typer.Option(min=1)] = D.batch_size,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = D.learning_rate,
-    lr_schedule: Annotated[LrSchedule, typer.Option(help="Learning rate over the epochs.")] = D.lr_schedule,
+    lr_schedule: Annotated[LrSchedule, typer.Option(help="Learning rate over the epochs.")] = LrSchedule(D.lr_schedule),
     image_size: Annotated[int, typer.Option(min=8, help="Square input side in pixels.")] = D.image_size,
-    channels: Annotated[Channels, typer.Option(help="3 for RGB, 1 for grey.")] = D.channels,
-    arch: Annotated[Arch, typer.Option(help="origin (the documents' CNN) or compact.")] = D.arch,
+    channels: Annotated[Channels, typer.Option(help="3 for RGB, 1 for grey.")] = Channels(D.channels),
+    arch: Annotated[Arch, typer.Option(help="origin (the documents' CNN) or compact.")] = Arch(D.arch),
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = D.dropout,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW decoupled weight decay.")] = D.weight_decay,
     augment: Annotated[bool, typer.Option(help="Flip, rotation, zoom, brightness, contrast.")] = D.augment,
     augment_strength: Annotated[float, typer.Option(min=0.0)] = D.augment_strength,
     class_weight: Annotated[
         ClassWeight, typer.Option(help="auto: balanced when classes differ in size.")
-    ] = D.class_weight,
+    ] = ClassWeight(D.class_weight),
     patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = D.patience,
     classes: Annotated[str | None, typer.Option(help="Comma-separated subset of class folders.")] = None,
     val_data: Annotated[Path | None, typer.Option(help="Validation folder instead of a split.")] = None,
     test_data: Annotated[Path | None, typer.Option(help="Test folder instead of a split.")] = None,
     val_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = D.val_fraction,
     test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5)] = D.test_fraction,
-    roi: Annotated[Roi, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = D.roi,
+    roi: Annotated[Roi, typer.Option(help="How the device cuts regions: face (detector) or frame.")] = Roi(D.roi),
     margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Face box growth per side.")] = D.margin,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = D.threshold,
     uncertain_band: Annotated[
         float,
         typer.Option(min=0.0, max=0.5, help="Device reports 'uncertain' when |P(sad) - threshold| is below this."),
     ] = D.uncertain_band,
-    distribute: Annotated[
-        Distribute, typer.Option(help="multiworker reads the cluster from TF_CONFIG.")
-    ] = D.distribute,
+    distribute: Annotated[Distribute, typer.Option(help="multiworker reads the cluster from TF_CONFIG.")] = Distribute(
+        D.distribute
+    ),
     cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = D.cache,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = D.resume,
     overwrite: Annotated[

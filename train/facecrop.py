@@ -1,8 +1,9 @@
 """Cut training faces out of whole pictures with the device's own detector and crop rule.
 
-A face-mode model then learns from exactly the crops ``hs-run`` will hand it: same Haar cascade, same
-square box, same margin. Pictures with no face (or a crop OpenCV cannot encode) are skipped and counted; with
-several faces, the largest is kept.
+A face-mode model then learns from exactly the crops ``hs-run`` will hand it: the Haar cascade's square box
+grown by the margin (what the model's metadata will say), cut by the runtime's own ``align.face_region``,
+which also maps that rule onto BlazeFace at run time (``spec.crop_rule``). Pictures with no face (or a crop
+OpenCV cannot encode) are skipped and counted; with several faces, the largest is kept.
 
     python -m train.facecrop --src photos/ --out faces/ --margin 0.15
 """
@@ -16,10 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_runtime.align import face_region
 from edge_runtime.atomic import write_bytes
-from edge_runtime.detect import FaceDetector
+from edge_runtime.detect import Face, FaceDetector
 from edge_runtime.imageio import is_image_name, read_image
-from edge_runtime.preprocess import crop, square_box
+from edge_runtime.spec import FaceCrop, crop_rule
 
 
 def encode_png(image: np.ndarray) -> bytes | None:
@@ -34,6 +36,7 @@ def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_w
     """Mirror ``src/<class>/<file>`` as ``dst/<class>/<file>.png`` face crops; returns counts by outcome."""
     src, dst = Path(src), Path(dst)
     detector = FaceDetector(width=detect_width, min_face=20)
+    rule = crop_rule(FaceCrop(margin=margin), "haar")
     counts: Counter = Counter()
     for path in sorted(p for p in src.rglob("*") if p.is_file() and is_image_name(p)):
         rgb, reason = read_image(path)
@@ -44,8 +47,7 @@ def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_w
         if not boxes:
             counts["no_face"] += 1
             continue
-        h, w = rgb.shape[:2]
-        face = crop(rgb, square_box(max(boxes, key=lambda b: b[2] * b[3]), margin, w, h))
+        face = face_region(rgb, Face(max(boxes, key=lambda b: b[2] * b[3])), rule)
         png = encode_png(cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
         if png is None:  # e.g. an empty crop: skipped and counted like an unreadable picture
             counts["skipped_encode_failed"] += 1

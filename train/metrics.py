@@ -70,8 +70,8 @@ def classification_metrics(
     if k == 2:
         auc = roc_auc(y_true == 1, probs[:, 1])
     else:
-        aucs = [roc_auc(y_true == c, probs[:, c]) for c in range(k)]
-        aucs = [a for a in aucs if a is not None]
+        per_class_auc = [roc_auc(y_true == c, probs[:, c]) for c in range(k)]
+        aucs = [a for a in per_class_auc if a is not None]
         auc = float(np.mean(aucs)) if aucs else None
     return {
         "n": len(y_true),

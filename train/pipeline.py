@@ -58,9 +58,9 @@ def load_arrays(paths: list[str], labels: list[int], spec: PreprocessSpec) -> tu
     """All files as one uint8 array (for calibration and evaluation sets that fit in memory)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         pixels = list(pool.map(lambda p: load_pixels(p, spec), paths))
-    keep = [i for i, px in enumerate(pixels) if px is not None]
-    x = np.stack([pixels[i] for i in keep]) if keep else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
-    y = np.asarray([labels[i] for i in keep], dtype=np.int64)
+    keep = [(i, px) for i, px in enumerate(pixels) if px is not None]
+    x = np.stack([px for _, px in keep]) if keep else np.zeros((0, spec.height, spec.width, spec.channels), np.uint8)
+    y = np.asarray([labels[i] for i, _ in keep], dtype=np.int64)
     return x, y, len(paths) - len(keep)
 
 

@@ -381,12 +381,15 @@ def _finish(rng: np.random.Generator, img: np.ndarray, jpeg: bool = True) -> np.
     sigma = float(rng.uniform(0.3, 1.2)) * max(h, w) / 160.0
     img = cv2.GaussianBlur(img, (0, 0), sigma)
     img = img + rng.normal(0, float(rng.uniform(0, 7)), img.shape).astype(np.float32)
-    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     if jpeg and rng.random() < 0.4:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
         if not ok:
             raise RuntimeError("OpenCV could not encode a JPEG (built without JPEG support?)")
-        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # RGB stays RGB: the channels are just carried
+        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # RGB stays RGB: the channels are just carried
+        if decoded is None:
+            raise RuntimeError("OpenCV could not decode a JPEG it just encoded")
+        out = decoded
     return out
 
 
@@ -422,7 +425,7 @@ def render_scene(
     for face in faces:
         draw_face(canvas, face)
     h, w = canvas.shape[:2]
-    canvas = cv2.GaussianBlur(canvas, (0, 0), 0.7 * max(w, h) / 640.0)
+    canvas = np.asarray(cv2.GaussianBlur(canvas, (0, 0), 0.7 * max(w, h) / 640.0), dtype=np.float32)  # no copy
     canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * 3.0 + 0.5
     np.clip(canvas, 0, 255, out=canvas)
     return canvas.astype(np.uint8)
@@ -516,7 +519,7 @@ def write_video(
     from edge_runtime.atomic import atomic_path
 
     path = Path(path)
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
+    fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
     truth: list[dict] = []
     with atomic_path(path) as tmp:
         writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), tuple(size))

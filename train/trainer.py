@@ -41,7 +41,7 @@ def prepare_splits(cfg: TrainConfig) -> tuple[dict[str, list[Sample]], list[str]
     """Scan, check and split the data; given val/test folders replace the split they name."""
     samples, report = scan(cfg.data, cfg.classes)
     classes = report.classes
-    reports = {"train_data": report.to_dict()}
+    reports: dict[str, Any] = {"train_data": report.to_dict()}
     fractions = {"val": 0.0 if cfg.val_data else cfg.val_fraction, "test": 0.0 if cfg.test_data else cfg.test_fraction}
     splits = stratified_split(samples, {k: v for k, v in fractions.items() if v > 0}, cfg.seed)
     for name, folder in (("val", cfg.val_data), ("test", cfg.test_data)):
