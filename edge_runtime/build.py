@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_output_file
-from .detect import FaceDetector
+from .detect import Detector, open_detector
 from .errors import RuntimeFailure
+from .headless import check_headless, headless_sinks
 from .model import Classifier, ModelOptions, load_classifier, resolve_model
 from .pipeline import Pipeline, SearchPlan
 from .sinks import JsonLinesFile, JsonLinesStdout, Sink, VideoFile, WindowSink, gui_problem
 from .sources import Source
 from .stats import StageStats
-from .track import Tracker
+from .track import Steadiness, Tracker
 
 Log = Callable[[str], None]
 
@@ -50,9 +51,27 @@ class RunConfig:
     max_frames: int | None = None
     duration: float | None = None
     stats: bool = False
-    detect_width: int = 320
-    detect_every: int = 5
+    detector: str | None = None  # blazeface, blazeface-full or haar; None: blazeface if its file is installed
+    detector_model: str | None = None  # a BlazeFace .tflite file given directly
+    align: bool = True  # level the eyes before cutting the face (detectors with keypoints)
+    detect_width: int = 320  # haar: the cascade searches a copy this wide
+    detect_every: int = 5  # haar: full search every N frames, local search around tracked faces between
     stats_every_s: float = 5.0
+    # headless outputs (edge_runtime/headless.py builds them): a web view, MQTT events, snapshots
+    serve: str | None = None  # [HOST:]PORT; the host defaults to 127.0.0.1
+    serve_token: str | None = None
+    serve_token_file: str | None = None
+    serve_fps: float = 10.0  # most frames per second encoded for viewers (only while someone watches)
+    mqtt: str | None = None  # mqtt://[user:pass@]host[:port]/prefix
+    mqtt_every: float = 30.0  # seconds between summaries
+    mqtt_queue: int = 1000  # events kept while the broker is away (the oldest dropped beyond)
+    snapshot_dir: str | None = None
+    snapshot_on: str | None = None  # the label that triggers a snapshot
+    snapshot_hold: float = 1.0  # seconds a face holds the label first
+    snapshot_every: float = 10.0  # at most one snapshot per this many seconds
+    snapshot_keep: int = 200  # snapshots kept (oldest deleted beyond)
+    snapshot_max_mb: float = 100.0  # and at most this many MB of them (0: no byte cap)
+    snapshot_crop: bool = False  # also save the face crop
 
 
 def build_classifier(cfg: RunConfig) -> Classifier:
@@ -62,14 +81,14 @@ def build_classifier(cfg: RunConfig) -> Classifier:
 def build_tracker(clf: Classifier) -> Tracker:
     """The tracker decides labels as the model's metadata says: labels, threshold, uncertain band."""
     info = clf.info
-    return Tracker(info.labels, info.threshold, uncertain=info.uncertain_band)
+    return Tracker(info.labels, info.threshold, Steadiness(uncertain=info.uncertain_band))
 
 
-def build_detector(cfg: RunConfig, clf: Classifier) -> FaceDetector | None:
+def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -> Detector | None:
     """A face detector when the model classifies faces; None when it classifies whole frames."""
     if clf.info.preprocessing.face_crop.roi != "face":
         return None
-    return FaceDetector(width=cfg.detect_width)
+    return open_detector(cfg.detector, cfg.detector_model, cfg.threads, cfg.detect_width, log)
 
 
 def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
@@ -89,6 +108,7 @@ def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
                 log(f"no window ({problem}); running headless")
             else:
                 sinks.append(WindowSink())
+        sinks += headless_sinks(cfg, source, log)
     except BaseException:
         for s in sinks:
             s.close(False)
@@ -112,12 +132,13 @@ def build_pipeline(
 ) -> Pipeline:
     return Pipeline(
         clf,
-        build_detector(cfg, clf),
+        build_detector(cfg, clf, log),
         build_tracker(clf),
         sinks,
         stats,
         log=log,
         search=SearchPlan(refresh_every=cfg.detect_every),
+        align=cfg.align,
     )
 
 
@@ -132,3 +153,4 @@ def check_config(cfg: RunConfig) -> None:
     for out in (cfg.save, None if cfg.json_out == "-" else cfg.json_out):
         if out:
             check_output_file(out)
+    check_headless(cfg)

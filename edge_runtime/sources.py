@@ -31,7 +31,9 @@ def log_stderr(msg: str) -> None:
 
 @dataclass
 class Frame:
-    """One picture. ``image`` is None for an unreadable one, with the reason in ``skipped``."""
+    """One picture. ``image`` is None for an unreadable one, with the reason in ``skipped``. ``time`` is the
+    wall clock (for records); ``clock`` the picture's own time in seconds (a video's media time, a live
+    frame's arrival), which smoothing runs on, so a file decoded faster than real time behaves as live."""
 
     image: np.ndarray | None
     index: int
@@ -39,6 +41,7 @@ class Frame:
     source: str
     order: str = "BGR"
     skipped: str | None = None
+    clock: float = 0.0
 
 
 class Source(Protocol):
@@ -75,6 +78,8 @@ class VideoFileSource:
         self.cap = cv2.VideoCapture(path)
         if not self.cap.isOpened():
             raise RuntimeFailure(f"cannot open video {path} (OpenCV could not decode it)")
+        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.frame_s = 1.0 / fps if 1.0 <= fps <= 1000.0 else 1.0 / 30.0  # a file that lies gets 30 FPS
 
     def frames(self) -> Iterator[Frame | None]:
         index = 0
@@ -84,7 +89,7 @@ class VideoFileSource:
                 if not (self.loop and index) or not self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
                     return
                 continue
-            yield Frame(img, index, time.time(), self.name)
+            yield Frame(img, index, time.time(), self.name, clock=index * self.frame_s)
             index += 1
 
     def close(self) -> None:
@@ -103,7 +108,7 @@ class ImageListSource:
     def frames(self) -> Iterator[Frame | None]:
         for index, p in enumerate(self.paths):
             img, reason = read_image(p)
-            yield Frame(img, index, time.time(), str(p), order="RGB", skipped=reason)
+            yield Frame(img, index, time.time(), str(p), order="RGB", skipped=reason, clock=float(index))
 
     def close(self) -> None:
         pass
@@ -259,7 +264,7 @@ class LatestFrameReader:
                     seen, img = self._seq, self._frame
                     self._live_since = time.monotonic()
             if fresh:
-                yield Frame(img, index, time.time(), self.name)
+                yield Frame(img, index, time.time(), self.name, clock=time.monotonic())
                 index += 1
             elif ended or self._stop.is_set():
                 return
@@ -285,12 +290,18 @@ class LatestFrameReader:
             self.log(f"{self.name}: release failed: {type(exc).__name__}: {first_line(exc)}")
 
     def close(self) -> None:
-        """Stop within a second whatever the device is doing: a hung read is abandoned to its daemon thread."""
+        """Stop within a second whatever the device is doing. The reader thread releases nothing itself, so
+        the device is released here once the thread is out of its read; a read still hung after a second
+        (a dead USB camera) is abandoned to its daemon thread rather than released under it, which could
+        crash the process."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._release()
         self._thread.join(timeout=1.0)
+        if self._thread.is_alive():
+            self.log(f"{self.name}: the device did not return from a read within 1 s; leaving it to the OS")
+            return
+        self._release()
 
 
 # ---------------------------------------------------------------- openers for live devices

@@ -17,7 +17,8 @@ class FaceCrop:
     """How a region is cut from a camera frame before resizing.
 
     ``roi`` is ``"face"`` (detect faces, square crop around each, grown by ``margin`` of its side on
-    every edge) or ``"frame"`` (the whole frame, as the origin documents did).
+    every edge) or ``"frame"`` (the whole frame, as the origin documents did). ``margin`` is relative to
+    ``detector``'s box, the detector the training crops were cut with; ``crop_rule`` maps it to any other.
     """
 
     roi: str = "face"
@@ -29,6 +30,50 @@ class FaceCrop:
             raise ValueError(f"face_crop.roi must be 'face' or 'frame', not {self.roi!r}")
         if not 0.0 <= self.margin <= 1.0:
             raise ValueError(f"face_crop.margin must be in [0, 1], not {self.margin}")
+
+
+@dataclass(frozen=True)
+class CropRule:
+    """Where a detector's face square lies, in the face's own frame: centre = reference point + (dx, dy)
+    reference lengths (x along the eye line, y down), side = ``scale`` reference lengths. The reference is
+    the detector box's centre and larger side; the eye line (BlazeFace's keypoints) only turns the frame."""
+
+    scale: float
+    dx: float = 0.0
+    dy: float = 0.0
+
+
+# The FER training crop (the whole 48x48 picture) as each detector sees it: measured, not guessed, by
+# ``python bench/face_eval.py --fit`` (FER validation faces placed in frames, median over the faces found).
+CANONICAL = {
+    "haar": CropRule(scale=1.043, dx=0.0, dy=0.004),
+    "blazeface": CropRule(scale=1.227, dx=0.002, dy=-0.100),
+    "blazeface-full": CropRule(scale=1.192, dx=0.008, dy=-0.038),
+}
+
+
+def detector_family(name: str) -> str:
+    """A detector's name in metadata or on the command line -> its key in ``CANONICAL`` (Haar if unknown:
+    every model before BlazeFace named the Haar cascade)."""
+    return name if name in CANONICAL else "haar"
+
+
+def crop_rule(face_crop: FaceCrop, detector: str) -> CropRule:
+    """The square ``detector`` must cut to reproduce this model's training crops, whichever detector made them.
+
+    A model's metadata says its crops were ``face_crop.detector``'s box grown by ``margin`` per side; that
+    detector's canonical rule turns those crops into a size and offset relative to the FER crop, which
+    ``detector``'s own canonical rule then maps back to pixels. With the same detector on both sides it is
+    the box grown by ``margin``, exactly.
+    """
+    trained = CANONICAL[detector_family(face_crop.detector)]
+    sigma = (1.0 + 2.0 * face_crop.margin) / trained.scale  # training side / canonical side
+    own = CANONICAL[detector_family(detector)]
+    return CropRule(
+        scale=sigma * own.scale,
+        dx=own.dx - trained.dx / trained.scale * own.scale,
+        dy=own.dy - trained.dy / trained.scale * own.scale,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Keep each face's label steady: match faces across frames by box overlap, smooth their scores with an
-exponential moving average, and only change a label once the score is clearly past the threshold.
+exponential moving average whose time constant is in seconds (a 10 FPS Pi and a 100 FPS laptop behave the
+same), and change a label, or enter and leave 'uncertain', only once the score is clearly past the line.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -16,13 +18,32 @@ from .preprocess import Box
 UNCERTAIN = "uncertain"
 
 
+@dataclass(frozen=True)
+class Steadiness:
+    """How labels hold still. ``tau_s``: the EMA's time constant (0: no smoothing); ``band``: the margin past
+    the threshold a score needs to change the label; ``uncertain``: |P - threshold| below this is reported
+    as 'uncertain' (0: never), entered below ``uncertain - margin/2`` and left from ``uncertain + margin/2``;
+    ``hold_s``: a new label is reported once the scores have said it for this long (a blink is not a change)."""
+
+    tau_s: float = 0.2
+    band: float = 0.1
+    uncertain: float = 0.0
+    uncertain_margin: float = 0.1
+    hold_s: float = 0.25
+
+
 @dataclass
 class Track:
     id: int
     box: Box
     scores: np.ndarray  # smoothed probability per label
     label: int
+    clock: float  # when the scores were last updated, seconds
+    uncertain: bool = False
     misses: int = 0
+    shown: str = ""  # the label reported
+    pending: str = ""  # a different label the scores say, not yet held for hold_s
+    pending_since: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,25 @@ def decide(scores: np.ndarray, current: int | None, threshold: float, band: floa
     return best if scores[best] - scores[current] > band else current
 
 
+def is_uncertain(p: float, threshold: float, current: bool | None, s: Steadiness) -> bool:
+    """Whether a two-label score is 'uncertain', with hysteresis at both edges of the band."""
+    if s.uncertain <= 0.0:
+        return False
+    distance = abs(p - threshold)
+    if current is None:
+        return distance < s.uncertain
+    if current:
+        return distance < s.uncertain + s.uncertain_margin / 2
+    return distance < s.uncertain - s.uncertain_margin / 2
+
+
+def ema_weight(dt: float, tau_s: float) -> float:
+    """The weight of a new score after ``dt`` seconds: 1 - exp(-dt / tau), so smoothing is in seconds."""
+    if tau_s <= 0.0:
+        return 1.0
+    return 1.0 - math.exp(-max(dt, 0.0) / tau_s)
+
+
 class Tracker:
     """Greedy IoU matching; unmatched tracks survive ``max_misses`` frames so a missed detection does not
     reset a face's history. Ids are increasing ints, never reused within a run."""
@@ -74,16 +114,13 @@ class Tracker:
         self,
         labels: tuple[str, ...],
         threshold: float = 0.5,
-        alpha: float = 0.4,
-        band: float = 0.1,
+        steadiness: Steadiness = Steadiness(),
         min_iou: float = 0.3,
         max_misses: int = 5,
-        uncertain: float = 0.0,
     ) -> None:
-        self.labels, self.threshold = labels, threshold
+        self.labels, self.threshold, self.steadiness = labels, threshold, steadiness
         self.binary = len(labels) == 2
-        self.uncertain = uncertain
-        self.alpha, self.band, self.min_iou, self.max_misses = alpha, band, min_iou, max_misses
+        self.min_iou, self.max_misses = min_iou, max_misses
         self.tracks: list[Track] = []
         self._ids = count(1)
 
@@ -94,8 +131,8 @@ class Tracker:
         """Forget all faces (between unrelated images); ids keep increasing."""
         self.tracks = []
 
-    def update(self, boxes: list[Box], probs: list[np.ndarray]) -> list[Result]:
-        """Results for this frame's boxes, in the order given."""
+    def _match(self, boxes: list[Box]) -> dict[int, Track]:
+        """Box index -> the track it continues, greedily by overlap; unmatched tracks count a miss."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)), reverse=True
         )
@@ -111,24 +148,49 @@ class Tracker:
             if ti not in used:
                 t.misses += 1
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
+        return owner
+
+    def update(self, boxes: list[Box], probs: list[np.ndarray], clock: float) -> list[Result]:
+        """Results for this frame's boxes, in the order given; ``clock`` is the frame's time in seconds."""
+        owner = self._match(boxes)
+        s = self.steadiness
         results = []
         for bi, (box, p) in enumerate(zip(boxes, probs)):
             matched = owner.get(bi)
             if matched is None:
-                t = Track(id=next(self._ids), box=box, scores=np.asarray(p, np.float32).copy(), label=-1)
-                t.label = decide(t.scores, None, self.threshold, self.band)
+                scores = np.asarray(p, np.float32).copy()
+                t = Track(id=next(self._ids), box=box, scores=scores, label=-1, clock=clock)
+                t.label = decide(t.scores, None, self.threshold, s.band)
+                t.uncertain = self.binary and is_uncertain(float(scores[1]), self.threshold, None, s)
+                t.shown = self._said(t)
                 self.tracks.append(t)
             else:
                 t = matched
-                t.box, t.misses = box, 0
-                t.scores = (1.0 - self.alpha) * t.scores + self.alpha * np.asarray(p, np.float32)
-                t.label = decide(t.scores, t.label, self.threshold, self.band)
+                w = ema_weight(clock - t.clock, s.tau_s)
+                t.box, t.misses, t.clock = box, 0, clock
+                t.scores = (1.0 - w) * t.scores + w * np.asarray(p, np.float32)
+                t.label = decide(t.scores, t.label, self.threshold, s.band)
+                t.uncertain = self.binary and is_uncertain(float(t.scores[1]), self.threshold, t.uncertain, s)
+                hold(t, self._said(t), clock, s.hold_s)
             results.append(self._result(t))
         return results
 
+    def _said(self, t: Track) -> str:
+        """What the smoothed scores say now. People are seldom only happy or sad: a score near the
+        threshold says neither, honestly."""
+        return UNCERTAIN if t.uncertain else self.labels[t.label]
+
     def _result(self, t: Track) -> Result:
         scores = {name: float(s) for name, s in zip(self.labels, t.scores)}
-        if self.binary and abs(float(t.scores[1]) - self.threshold) < self.uncertain:
-            # People are seldom only happy or sad: a score near the threshold says neither, honestly.
-            return Result(box=t.box, label=UNCERTAIN, score=float(t.scores[t.label]), scores=scores, track=t.id)
-        return Result(box=t.box, label=self.labels[t.label], score=float(t.scores[t.label]), scores=scores, track=t.id)
+        return Result(box=t.box, label=t.shown, score=float(t.scores[t.label]), scores=scores, track=t.id)
+
+
+def hold(t: Track, said: str, clock: float, hold_s: float) -> None:
+    """Report ``said`` once it has been said continuously for ``hold_s`` seconds."""
+    if said == t.shown:
+        t.pending = ""
+        return
+    if said != t.pending:
+        t.pending, t.pending_since = said, clock
+    if clock - t.pending_since >= hold_s:
+        t.shown, t.pending = said, ""

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -78,8 +79,12 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
     keep = tmp_path / "precious"
     keep.mkdir()
     (keep / "notes.txt").write_text("years of work")
-    target = {"folder": keep, "device": Path("/dev/null")}.get(kind, tmp_path / "out.mp4")
-    if kind == "symlink_to_folder":
+    target = keep if kind == "folder" else tmp_path / "out.mp4"
+    if kind == "device":  # a private null device: a bug here must not be able to replace the system's
+        if not IS_ROOT:
+            pytest.skip("needs root to make a device node")
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "symlink_to_folder":
         target.symlink_to(keep, target_is_directory=True)
     elif kind == "fifo":
         os.mkfifo(target)
@@ -94,6 +99,8 @@ def test_an_output_that_is_not_a_regular_file_is_refused_and_left_alone(models, 
         assert target.is_symlink()
     if kind == "fifo":
         assert target.is_fifo()
+    if kind == "device":
+        assert target.is_char_device()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -1,14 +1,28 @@
-"""Labels hold steady: IoU tracking keeps ids, EMA smooths, hysteresis stops flicker at the threshold."""
+"""Labels hold steady: IoU tracking keeps ids, smoothing in seconds, hysteresis on the decision and on the
+uncertain band. All deterministic, on synthetic score sequences."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from edge_runtime.track import Tracker, decide, iou
+from edge_runtime.track import Steadiness, Tracker, decide, ema_weight, iou
+
+BOX = (10, 10, 50, 50)
 
 
 def p(sad: float) -> np.ndarray:
     return np.array([1 - sad, sad], np.float32)
+
+
+def run(tr: Tracker, scores: list[float], fps: float) -> list[str]:
+    """Feed one face's P(sad) sequence at ``fps``; the reported labels."""
+    return [tr.update([BOX], [p(s)], i / fps)[0].label for i, s in enumerate(scores)]
+
+
+def changes(labels: list[str]) -> int:
+    return sum(a != b for a, b in itertools.pairwise(labels))
 
 
 def test_iou():
@@ -18,34 +32,78 @@ def test_iou():
 
 
 def test_label_does_not_flicker_around_threshold():
-    tr = Tracker(("happy", "sad"), threshold=0.5, alpha=0.5, band=0.1)
-    box = (10, 10, 50, 50)
-    labels = [tr.update([box], [p(0.3)])[0].label]
-    for s in [0.58, 0.45, 0.57, 0.44, 0.59, 0.46] * 3:  # noisy scores around the threshold
-        labels.append(tr.update([box], [p(s)])[0].label)
+    tr = Tracker(("happy", "sad"), threshold=0.5, steadiness=Steadiness(tau_s=0.1, band=0.1, hold_s=0.0))
+    labels = run(tr, [0.3] + [0.58, 0.45, 0.57, 0.44, 0.59, 0.46] * 3, fps=10)
     assert set(labels) == {"happy"}
-    for _ in range(6):  # a clear change wins
-        r = tr.update([box], [p(0.95)])[0]
-    assert r.label == "sad" and r.score > 0.9
-    for s in [0.45, 0.55, 0.44, 0.56] * 3:  # and holds just as steadily
-        r = tr.update([box], [p(s)])[0]
-        assert r.label == "sad"
+    r = None
+    for i in range(6):  # a clear change wins
+        r = tr.update([BOX], [p(0.95)], 2.0 + i / 10)[0]
+    assert r is not None and r.label == "sad" and r.score > 0.9
+    for i, s in enumerate([0.45, 0.55, 0.44, 0.56] * 3):  # and holds just as steadily
+        assert tr.update([BOX], [p(s)], 3.0 + i / 10)[0].label == "sad"
+
+
+def test_uncertain_band_has_hysteresis_at_its_edges():
+    """A score wandering around the band's edge used to toggle 'uncertain' on every crossing."""
+    wander = [0.5 + 0.15 + 0.02 * (-1) ** i for i in range(40)]  # 0.63 / 0.67 around the 0.65 edge
+    steady = Tracker(
+        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0)
+    )
+    plain = Tracker(
+        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.0)
+    )
+    assert changes(run(plain, wander, fps=10)) >= 30
+    assert changes(run(steady, wander, fps=10)) == 0
+    # and still follows a real move into and out of the band
+    labels = run(
+        Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0)),
+        [0.9, 0.52, 0.1],
+        10,
+    )
+    assert labels == ["sad", "uncertain", "happy"]
+
+
+def test_smoothing_is_in_seconds_not_frames():
+    """The same step from happy to sad takes the same time to follow at 10 FPS and at 100 FPS."""
+
+    def delay(fps: float) -> float:
+        tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.25, hold_s=0.0))
+        scores = [0.1] * int(2 * fps) + [0.9] * int(2 * fps)
+        labels = run(tr, scores, fps)
+        return labels.index("sad") / fps - 2.0
+
+    slow, fast = delay(10), delay(100)
+    assert 0.05 < fast < 0.5 and abs(slow - fast) <= 0.1 + 1e-9
+
+
+def test_a_new_label_is_reported_once_held():
+    """A blink is not a change; a change that lasts is reported ``hold_s`` after the scores say it."""
+    tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.25))
+    assert run(tr, [0.1] * 10 + [0.9] + [0.1] * 10, fps=10) == ["happy"] * 21
+    labels = run(Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.25)), [0.1] * 10 + [0.9] * 10, 10)
+    assert labels.index("sad") == 13  # said from frame 10, held 0.25 s: reported at 1.3 s
+
+
+def test_ema_weight():
+    assert ema_weight(0.1, 0.0) == 1.0
+    assert abs(ema_weight(0.25, 0.25) - (1 - np.exp(-1))) < 1e-12
+    assert ema_weight(-1.0, 0.25) == 0.0  # a clock that steps back never overshoots
 
 
 def test_ids_follow_faces_and_survive_a_missed_frame():
     tr = Tracker(("happy", "sad"), max_misses=2)
     a, b = (0, 0, 40, 40), (200, 0, 40, 40)
-    first = tr.update([a, b], [p(0.1), p(0.9)])
+    first = tr.update([a, b], [p(0.1), p(0.9)], 0.0)
     ids = {r.box: r.track for r in first}
-    moved = tr.update([(204, 2, 40, 40), (3, 1, 40, 40)], [p(0.9), p(0.1)])
+    moved = tr.update([(204, 2, 40, 40), (3, 1, 40, 40)], [p(0.9), p(0.1)], 0.1)
     assert [r.track for r in moved] == [ids[b], ids[a]]
     assert all(isinstance(r.track, int) for r in moved)
-    tr.update([], [])  # both missed once: remembered
-    back = tr.update([(5, 2, 40, 40)], [p(0.1)])
+    tr.update([], [], 0.2)  # both missed once: remembered
+    back = tr.update([(5, 2, 40, 40)], [p(0.1)], 0.3)
     assert back[0].track == ids[a]
-    for _ in range(3):
-        tr.update([], [])
-    new = tr.update([(5, 2, 40, 40)], [p(0.1)])
+    for i in range(3):
+        tr.update([], [], 0.4 + i / 10)
+    new = tr.update([(5, 2, 40, 40)], [p(0.1)], 0.8)
     assert new[0].track not in ids.values()  # forgotten after max_misses: a new id, never reused
 
 
@@ -57,20 +115,14 @@ def test_softmax_decision_needs_a_margin():
 
 
 def test_result_dict_schema():
-    r = Tracker(("happy", "sad")).update([(1, 2, 3, 4)], [p(0.25)])[0].to_dict()
+    r = Tracker(("happy", "sad")).update([(1, 2, 3, 4)], [p(0.25)], 0.0)[0].to_dict()
     assert set(r) == {"box", "label", "score", "scores", "track"}
     assert r["box"] == [1, 2, 3, 4] and r["label"] == "happy" and r["score"] == 0.75
     assert r["scores"] == {"happy": 0.75, "sad": 0.25}
 
 
 def test_uncertain_band_reports_neither_label_near_the_threshold():
-    import numpy as np
-
-    from edge_runtime.track import Tracker
-
-    tr = Tracker(("happy", "sad"), threshold=0.5, alpha=1.0, uncertain=0.15)
-    box = (0, 0, 10, 10)
-    labels = [tr.update([box], [np.array([1 - p, p])])[0].label for p in (0.1, 0.45, 0.6, 0.9)]
-    assert labels == ["happy", "uncertain", "uncertain", "sad"]
-    plain = Tracker(("happy", "sad"), threshold=0.5, alpha=1.0)
-    assert plain.update([box], [np.array([0.55, 0.45])])[0].label == "happy"
+    tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0))
+    assert run(tr, [0.1, 0.45, 0.6, 0.9], fps=10) == ["happy", "uncertain", "uncertain", "sad"]
+    plain = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.0))
+    assert plain.update([BOX], [p(0.45)], 0.0)[0].label == "happy"

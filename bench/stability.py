@@ -1,0 +1,160 @@
+"""How still do labels hold, and how fast do they follow a real change? Side by side for several
+steadiness settings, in one run:
+
+- on ``face_clip.mp4`` (real faces, no ground truth): label changes per second within one track, and how
+  many of them are moves into or out of 'uncertain' (target: at most 0.3 changes per second);
+- on a synthetic clip whose ground truth switches faces between happy and sad every 1-3 s: the delay from
+  each switch until the reported label follows (target: at most 0.5 s), and the fraction of frames whose
+  label is right (frames where the drawn expression is unambiguous).
+
+    python bench/stability.py [--model happysad] [--video face_clip.mp4] [--synthetic-model runs/demo/model_int8.tflite]
+
+The shipped model was trained on real faces; for the synthetic clip pass a model trained on the
+generator's faces (``make demo`` writes one) or read that part with that in mind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_runtime.build import RunConfig, build_classifier, build_pipeline
+from edge_runtime.model import ModelOptions
+from edge_runtime.sources import VideoFileSource
+from edge_runtime.track import UNCERTAIN, Steadiness, Tracker, iou
+
+VIDEO = ROOT.parent / "shared" / "data" / "video" / "face_clip.mp4"
+
+
+class Collect:
+    """A sink that keeps every record (the bench reads them after the run)."""
+
+    needs_image = False
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
+        self.records.append(record)
+        return None
+
+    def close(self, ok: bool) -> None:
+        pass
+
+
+def settings(uncertain: float) -> dict[str, Steadiness]:
+    per_frame_04 = -(1 / 25) / math.log(0.6)  # the old per-frame EMA (0.4) at 25 FPS, in seconds
+    return {
+        "before: EMA 0.4/frame, no band hysteresis": Steadiness(per_frame_04, 0.1, uncertain, 0.0),
+        "tau 0.25 s, band margin 0.06": Steadiness(0.25, 0.1, uncertain, 0.06),
+        "tau 0.25 s, margin 0.1, hold 0.2 s": Steadiness(0.25, 0.1, uncertain, 0.1, 0.2),
+        "now: tau 0.2 s, margin 0.1, hold 0.25 s": Steadiness(0.2, 0.1, uncertain, 0.1, 0.25),
+        "tau 0.3 s, margin 0.12, hold 0.2 s": Steadiness(0.3, 0.1, uncertain, 0.12, 0.2),
+        "tau 0.5 s, band margin 0.06": Steadiness(0.5, 0.1, uncertain, 0.06),
+    }
+
+
+def records(model: str, video: Path, steadiness: Steadiness) -> tuple[list[dict[str, Any]], float]:
+    """Every record of a face-mode run over ``video``, and the video's seconds per frame."""
+    cfg = RunConfig(model=model, source=str(video), threads=2, model_options=ModelOptions(roi="face"))
+    clf = build_classifier(cfg)
+    sink = Collect()
+    pipe = build_pipeline(cfg, clf, [sink])
+    pipe.tracker = Tracker(clf.info.labels, clf.info.threshold, replace(steadiness))
+    source = VideoFileSource(str(video))
+    try:
+        pipe.run(source)
+    finally:
+        source.close()
+    return sink.records, source.frame_s
+
+
+def changes_per_second(recs: list[dict[str, Any]], frame_s: float) -> tuple[float, float, int]:
+    """(label changes per second of tracked face, the share of them involving 'uncertain', changes)."""
+    last: dict[int, tuple[int, str]] = {}
+    first: dict[int, int] = {}
+    n = n_unc = 0
+    for r in recs:
+        for res in r["results"]:
+            tid, label = res["track"], res["label"]
+            first.setdefault(tid, r["frame"])
+            if tid in last and last[tid][1] != label:
+                n += 1
+                n_unc += UNCERTAIN in (label, last[tid][1])
+            last[tid] = (r["frame"], label)
+    seconds = sum((last[t][0] - first[t]) * frame_s for t in last)
+    return (n / seconds if seconds else 0.0), (n_unc / n if n else 0.0), n
+
+
+def follow(recs: list[dict[str, Any]], truth: list[dict[str, Any]], frame_s: float) -> tuple[list[float], float]:
+    """Delays (s) from each ground-truth switch until the matched face's label follows, and the share of
+    unambiguous frames labelled right."""
+    right = total = 0
+    delays: list[float] = []
+    pending: dict[int, tuple[int, str]] = {}  # truth face -> (switch frame, new label)
+    prev: dict[int, str] = {}
+    for rec, t in zip(recs, truth):
+        for j, face in enumerate(t["faces"]):
+            if j in prev and prev[j] != face["label"]:
+                pending[j] = (t["frame"], face["label"])
+            prev[j] = face["label"]
+            match = max(rec["results"], key=lambda r: iou(tuple(r["box"]), tuple(face["box"])), default=None)
+            if match is None or iou(tuple(match["box"]), tuple(face["box"])) < 0.3:
+                continue
+            if abs(face["smile"]) >= 0.3:
+                total += 1
+                right += match["label"] == face["label"]
+            if j in pending and match["label"] == pending[j][1]:
+                delays.append((t["frame"] - pending[j][0]) * frame_s)
+                del pending[j]
+    return delays, (right / total if total else float("nan"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="happysad")
+    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--synthetic-model", default=None, help="model for the synthetic clip [default: --model]")
+    ap.add_argument("--frames", type=int, default=600, help="length of the synthetic clip")
+    args = ap.parse_args()
+    clf = build_classifier(RunConfig(model=args.model))
+    band = clf.info.uncertain_band
+    print(f"model {args.model}: uncertain band {band:g}")
+    if args.video.is_file():
+        print(f"\n{args.video.name}: label changes per second within a track (target <= 0.3)")
+        print(f"| {'setting':<44} | changes/s | into/out of uncertain | changes |")
+        print(f"| {'-' * 44} | --- | --- | --- |")
+        for name, s in settings(band).items():
+            rate, unc, n = changes_per_second(*records(args.model, args.video, s))
+            print(f"| {name:<44} | {rate:.2f} | {100 * unc:.0f}% | {n} |")
+    else:
+        print(f"{args.video} not found: the real-clip table is skipped")
+    from train.synthetic import write_video
+
+    with tempfile.TemporaryDirectory(prefix="hs-stability-") as tmp:
+        clip = Path(tmp) / "switching.avi"
+        truth = write_video(clip, n_frames=args.frames, fps=30, seed=3)
+        model = args.synthetic_model or args.model
+        print(f"\nsynthetic clip ({args.frames} frames at 30 FPS, switches every 1-3 s), model {model}:")
+        print(f"| {'setting':<44} | switches followed | delay p50 / max (s) | frames right |")
+        print(f"| {'-' * 44} | --- | --- | --- |")
+        for name, s in settings(band).items():
+            recs, frame_s = records(model, clip, s)
+            delays, right = follow(recs, truth, frame_s)
+            med = f"{np.median(delays):.2f} / {max(delays):.2f}" if delays else "n/a"
+            print(f"| {name:<44} | {len(delays)} | {med} | {100 * right:.1f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

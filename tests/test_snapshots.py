@@ -1,0 +1,122 @@
+"""--snapshot-dir/--snapshot-on: debounced (the face holds the label), rate-limited, once per turn, a JSON
+sidecar and an optional face crop, the oldest deleted beyond the cap; the image is drawn only when needed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_runtime.snapshots import SnapshotSink
+from tests.headless_helpers import start_hs_run, stop
+from tests.runtime_fixtures import FACE_CLIP
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def rec(t: float, *faces: tuple[int, str]) -> dict:
+    results = [
+        {"box": [8, 8, 24, 24], "label": lab, "score": 0.9, "scores": {"happy": 0.9, "sad": 0.1}, "track": tr}
+        for tr, lab in faces
+    ]
+    return {"frame": int(t * 10), "time": 1.7e9 + t, "source": "cam", "results": results}
+
+
+def feed(sink: SnapshotSink, clock: Clock, t: float, *faces: tuple[int, str]) -> bool:
+    """One frame at time t, drawn only if the sink asks; True if it asked."""
+    clock.t = 1000.0 + t
+    wanted = sink.needs_image
+    image = np.full((48, 64, 3), 100, np.uint8) if wanted else None
+    sink.emit(rec(t, *faces), image)
+    return wanted
+
+
+def files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_debounce_once_per_turn_and_rate_limit(tmp_path):
+    clock = Clock()
+    sink = SnapshotSink(tmp_path, "happy", print, hold=1.0, every=5.0, crop=True, clock=clock)
+    assert not feed(sink, clock, 0.0, (1, "sad"))  # no face holding the label: no drawing
+    feed(sink, clock, 0.1, (1, "happy"))
+    assert feed(sink, clock, 0.5, (1, "happy")) and sink.saved == 0  # holding, not long enough yet
+    feed(sink, clock, 0.8, (1, "sad"))  # a flicker resets the hold
+    feed(sink, clock, 1.0, (1, "happy"))
+    feed(sink, clock, 1.9, (1, "happy"))
+    assert sink.saved == 0
+    feed(sink, clock, 2.1, (1, "happy"))
+    assert sink.saved == 1
+    assert not feed(sink, clock, 9.0, (1, "happy"))  # still the same turn: nothing more, nothing drawn
+    names = files(tmp_path)
+    assert len(names) == 3 and names[0].endswith("-t1-happy-face.jpg") and names[2].endswith("-t1-happy.json")
+    side = json.loads((tmp_path / names[2]).read_text())
+    assert side["face"]["label"] == "happy" and side["held_s"] >= 1.0 and side["image"] == names[1]
+    assert side["crop"] == names[0] and side["source"] == "cam"
+    feed(sink, clock, 9.5, (1, "sad"), (2, "happy"))  # a second face turns happy
+    feed(sink, clock, 10.6, (1, "happy"), (2, "happy"))  # face 2 held 1.1 s, and 8.5 s since the last: saved
+    assert sink.saved == 2
+    feed(sink, clock, 11.0, (1, "happy"), (2, "happy"))
+    feed(sink, clock, 12.0, (1, "happy"), (2, "happy"))  # face 1 qualifies, but the rate limit holds it back
+    assert sink.saved == 2 and not sink.needs_image
+    feed(sink, clock, 15.7, (1, "happy"), (2, "happy"))
+    assert sink.saved == 3
+
+
+def test_cap_deletes_the_oldest_and_counts_earlier_runs(tmp_path):
+    clock = Clock()
+    sink = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, keep=3, clock=clock)
+    for i in range(5):
+        feed(sink, clock, 2.0 * i, (i, "happy"))
+        feed(sink, clock, 2.0 * i + 0.1, (i, "happy"))
+    assert sink.saved == 5 and len(files(tmp_path)) == 6  # 3 snapshots x (jpg + json)
+    assert [n.split("-t")[1] for n in files(tmp_path)[::2]] == ["2-happy.jpg", "3-happy.jpg", "4-happy.jpg"]
+    again = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, keep=3, max_bytes=1, clock=clock)
+    feed(again, clock, 20.0, (9, "happy"))
+    feed(again, clock, 20.1, (9, "happy"))
+    assert len(files(tmp_path)) == 2 and "t9-happy" in files(tmp_path)[0]  # the byte cap keeps only the newest
+
+
+def test_hs_run_saves_snapshots_of_real_faces(tmp_path):
+    if not FACE_CLIP.is_file():
+        pytest.skip(f"{FACE_CLIP} not present")
+    out = tmp_path / "snaps"
+    proc = start_hs_run(
+        "--source",
+        str(FACE_CLIP),
+        "--snapshot-dir",
+        str(out),
+        "--snapshot-on",
+        "happy",
+        "--snapshot-hold",
+        "0.2",
+        "--snapshot-every",
+        "0.5",
+        "--snapshot-crop",
+    )
+    code, _out, err = (
+        stop(proc, timeout=40) if proc.wait(timeout=40) is None else (proc.returncode, "", proc.stderr.read())
+    )
+    assert code == 0, err
+    sides = sorted(out.glob("*.json"))
+    assert sides and "snapshots:" in err and "saved" in err
+    side = json.loads(sides[0].read_text())
+    assert (out / side["image"]).stat().st_size > 1000 and (out / side["crop"]).is_file()
+
+
+def test_snapshot_options_go_together():
+    from typer.testing import CliRunner
+
+    from edge_runtime.cli import app
+
+    res = CliRunner().invoke(app, ["--source", "x.mp4", "--snapshot-dir", "d"])
+    assert res.exit_code == 2 and "--snapshot-dir and --snapshot-on go together" in res.output
