@@ -55,12 +55,11 @@ class Collect:
 def settings(uncertain: float) -> dict[str, Steadiness]:
     per_frame_04 = -(1 / 25) / math.log(0.6)  # the old per-frame EMA (0.4) at 25 FPS, in seconds
     return {
-        "before: EMA 0.4/frame, no band hysteresis": Steadiness(per_frame_04, 0.1, uncertain, 0.0),
-        "tau 0.25 s, band margin 0.06": Steadiness(0.25, 0.1, uncertain, 0.06),
-        "tau 0.25 s, margin 0.1, hold 0.2 s": Steadiness(0.25, 0.1, uncertain, 0.1, 0.2),
-        "now: tau 0.2 s, margin 0.1, hold 0.25 s": Steadiness(0.2, 0.1, uncertain, 0.1, 0.25),
-        "tau 0.3 s, margin 0.12, hold 0.2 s": Steadiness(0.3, 0.1, uncertain, 0.12, 0.2),
-        "tau 0.5 s, band margin 0.06": Steadiness(0.5, 0.1, uncertain, 0.06),
+        "before: EMA 0.4/frame, no band hysteresis": Steadiness(per_frame_04, 0.1, uncertain, 0.0, 0.0),
+        "tau 0.1 s, band margin 0.1": Steadiness(0.1, 0.1, uncertain, 0.1, 0.0),
+        "now: tau 0.1 s, band margin 0.1, hold 0.15 s": Steadiness(0.1, 0.1, uncertain, 0.1, 0.15),
+        "tau 0.2 s, band margin 0.1, hold 0.25 s": Steadiness(0.2, 0.1, uncertain, 0.1, 0.25),
+        "tau 0.25 s, band margin 0.06": Steadiness(0.25, 0.1, uncertain, 0.06, 0.0),
     }
 
 

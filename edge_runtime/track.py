@@ -25,11 +25,11 @@ class Steadiness:
     as 'uncertain' (0: never), entered below ``uncertain - margin/2`` and left from ``uncertain + margin/2``;
     ``hold_s``: a new label is reported once the scores have said it for this long (a blink is not a change)."""
 
-    tau_s: float = 0.2
+    tau_s: float = 0.1
     band: float = 0.1
     uncertain: float = 0.0
     uncertain_margin: float = 0.1
-    hold_s: float = 0.25
+    hold_s: float = 0.15
 
 
 @dataclass
