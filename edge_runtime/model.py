@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import tflite_meta
+from .compat_check import check_runtime_version
 from .errors import RuntimeFailure, first_line
 from .interpreter import Backend, Runner, build_interpreter, dequantize, find_backend
 from .preprocess import quantize
@@ -202,6 +203,7 @@ def load_classifier(
     flat = _read_flat(path)
     info = _info_from_metadata(flat, path)
     backend = backend or find_backend()
+    check_runtime_version(flat, backend, path)
     runner = Runner(build_interpreter(backend, path, threads, delegate))
     if len(runner.input.shape) != 4:
         raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(runner.input.signature)}")
