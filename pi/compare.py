@@ -1,5 +1,5 @@
 """Compare two hs-run JSON Lines files of the same video: the faces both found (boxes matched by IoU in each
-frame) and how often their labels agree. Standard library only.
+frame) and how often their labels agree. Runs on the host, beside the project (the runtime's own IoU).
 
     python pi/compare.py HOST.jsonl DEVICE.jsonl [--min-agreement 0.95] [--min-iou 0.5] [--exact]
 
@@ -16,17 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Box = tuple[float, float, float, float]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+from edge_runtime.track import iou
 
 
 def read_rows(path: Path) -> dict[int, list[dict[str, Any]]]:
