@@ -182,7 +182,9 @@ class Tracker:
 
     def _result(self, t: Track) -> Result:
         scores = {name: float(s) for name, s in zip(self.labels, t.scores)}
-        return Result(box=t.box, label=t.shown, score=float(t.scores[t.label]), scores=scores, track=t.id)
+        # The score goes with the label reported (while a new one is held back, that is the old label's).
+        shown = self.labels.index(t.shown) if t.shown in self.labels else t.label
+        return Result(box=t.box, label=t.shown, score=float(t.scores[shown]), scores=scores, track=t.id)
 
 
 def hold(t: Track, said: str, clock: float, hold_s: float) -> None:

@@ -82,6 +82,9 @@ def test_a_new_label_is_reported_once_held():
     assert run(tr, [0.1] * 10 + [0.9] + [0.1] * 10, fps=10) == ["happy"] * 21
     labels = run(Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.25)), [0.1] * 10 + [0.9] * 10, 10)
     assert labels.index("sad") == 13  # said from frame 10, held 0.25 s: reported at 1.3 s
+    held = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.25))
+    results = [held.update([BOX], [p(s)], i / 10)[0] for i, s in enumerate([0.1] * 3 + [0.9] * 2)]
+    assert results[-1].label == "happy" and abs(results[-1].score - 0.1) < 1e-6  # the score of what is shown
 
 
 def test_ema_weight():
