@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RuntimeFailure
 from .sinks import Sink
+from .sources import Source
 from .status import LiveStatus, source_state
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def check_headless(cfg: RunConfig) -> None:
         parse_url(cfg.mqtt)
 
 
-def headless_sinks(cfg: RunConfig, source: object, log: Log) -> list[Sink]:
+def headless_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
     """The sinks these settings ask for, in order; the ones opened are closed again if a later one fails."""
     check_headless(cfg)
     sinks: list[Sink] = []
@@ -67,6 +68,7 @@ def headless_sinks(cfg: RunConfig, source: object, log: Log) -> list[Sink]:
                     keep=cfg.snapshot_keep,
                     max_bytes=int(cfg.snapshot_max_mb * 1e6),
                     crop=cfg.snapshot_crop,
+                    picture_time=media_time(source),
                 )
             )
         from .sdnotify import from_environment
@@ -79,3 +81,11 @@ def headless_sinks(cfg: RunConfig, source: object, log: Log) -> list[Sink]:
             s.close(False)
         raise
     return sinks
+
+
+def media_time(source: Source) -> Callable[[dict[str, Any]], float] | None:
+    """A video file's pictures carry their own time (frame index x frame period); None: use the wall clock."""
+    frame_s = getattr(source, "frame_s", None)
+    if source.live or not isinstance(frame_s, float):
+        return None
+    return lambda record: int(record["frame"]) * frame_s

@@ -34,15 +34,16 @@ class JsonLinesFile:
     def __init__(self, path: str | Path, max_bytes: int = 0, keep: int = 5) -> None:
         self.path, self.max_bytes, self.keep = Path(path), max_bytes, keep
         self.rows = 0
+        self._size = 0  # bytes in the file: where a failed row is cut back to, and when to rotate
         self._fd = self._open()
         self._synced = time.monotonic()
 
     def _open(self) -> int:
         check_output_file(self.path)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        size = os.fstat(fd).st_size
-        if size and _last_byte(self.path) != b"\n":  # a row cut by a power cut: end it, keep it
-            os.write(fd, b"\n")
+        self._size = os.fstat(fd).st_size
+        if self._size and _last_byte(self.path) != b"\n":  # a row cut by a power cut: end it, keep it
+            self._size += os.write(fd, b"\n")
         return fd
 
     def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
@@ -50,7 +51,7 @@ class JsonLinesFile:
         return None
 
     def write(self, line: bytes) -> None:
-        start = os.fstat(self._fd).st_size
+        start = self._size
         try:
             _write_all(self._fd, line)
             now = time.monotonic()
@@ -65,7 +66,8 @@ class JsonLinesFile:
                 f"the {self.rows} complete rows written by this run are kept"
             ) from None
         self.rows += 1
-        if self.max_bytes and start + len(line) >= self.max_bytes:
+        self._size = start + len(line)
+        if self.max_bytes and self._size >= self.max_bytes:
             self._rotate()
 
     def _rotate(self) -> None:

@@ -109,7 +109,6 @@ class Pipeline:
         self.stats = stats or StageStats()
         self.log = log
         self.search = search or SearchPlan()
-        self.draw = any(s.needs_image for s in sinks)
 
     def faces(self, frame: Frame, independent: bool) -> list[Face | None]:
         """Detected faces, or [None] (the whole frame) in frame mode."""
@@ -165,7 +164,7 @@ class Pipeline:
             "results": [r.to_dict() for r in results],
         }
         image = None
-        if self.draw or any(s.needs_image for s in self.sinks):  # a web view or a snapshot wants one now and then
+        if any(s.needs_image for s in self.sinks):  # asked per frame: a web view or a snapshot wants one at times
             assert frame.image is not None
             image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
             image = annotate(image, results, self.classifier.info.labels, self.stats.fps())

