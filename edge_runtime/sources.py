@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import queue
 import sys
 import threading
 import time
@@ -68,32 +69,78 @@ class Capture(Protocol):
 
 
 class VideoFileSource:
-    """Every frame of a video file, in order; ``loop`` starts it again at the end (a demo screen, a soak)."""
+    """Every frame of a video file, in order; ``loop`` starts it again at the end (a demo screen, a soak).
+
+    A thread decodes up to ``read_ahead`` frames ahead (OpenCV releases the GIL while it decodes), so decoding
+    overlaps detection and inference instead of adding to them; nothing is dropped. The consumer still sees a
+    ``None`` tick every 0.2 s if decoding stalls, so every stop condition holds."""
 
     live, independent = False, False
     failure: str | None = None
 
-    def __init__(self, path: str, loop: bool = False) -> None:
+    def __init__(self, path: str, loop: bool = False, read_ahead: int = 2) -> None:
         self.name, self.loop = path, loop
         self.cap = cv2.VideoCapture(path)
         if not self.cap.isOpened():
             raise RuntimeFailure(f"cannot open video {path} (OpenCV could not decode it)")
         fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.frame_s = 1.0 / fps if 1.0 <= fps <= 1000.0 else 1.0 / 30.0  # a file that lies gets 30 FPS
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(1, read_ahead))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def frames(self) -> Iterator[Frame | None]:
-        index = 0
-        while True:
+    def _decode(self) -> None:
+        """The reader thread: frames into the queue, then ``None`` at the end of the file (or on close)."""
+        read = 0
+        while not self._stop.is_set():
             ok, img = self.cap.read()
             if not ok or img is None:
-                if not (self.loop and index) or not self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                if self.loop and read and self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                    continue
+                break
+            read += 1
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(img, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        self._stop.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass  # the consumer sees the stop flag once the queue drains
+
+    def frames(self) -> Iterator[Frame | None]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._decode, name="video-decode", daemon=True)
+            self._thread.start()
+        index = 0
+        while True:
+            try:
+                img = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set() and not self._thread.is_alive() and self._queue.empty():
                     return
+                yield None  # decoding stalls: let the loop check its stop conditions
                 continue
+            if img is None:
+                return
             yield Frame(img, index, time.time(), self.name, clock=index * self.frame_s)
             index += 1
 
     def close(self) -> None:
-        self.cap.release()
+        """Stop the reader, then release the file; never release it under a read in progress (issue 8)."""
+        self._stop.set()
+        thread, deadline = self._thread, time.monotonic() + 1.0
+        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+            try:
+                self._queue.get_nowait()  # make room: a blocked put sees the flag
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
+        if thread is None or not thread.is_alive():
+            self.cap.release()  # else a read hangs (a stuck pipe): the process's exit frees it
 
 
 class ImageListSource:

@@ -41,6 +41,19 @@ def test_video_file_every_frame_in_order(tmp_path, fmt):
     assert all(f.image.shape == (64, 96, 3) and f.order == "BGR" for f in frames)
 
 
+def test_video_read_ahead_keeps_order_loops_and_stops_its_thread(tmp_path):
+    """The decoding thread drops nothing, starts a looped file again, and is gone after close()."""
+    path = str(write_video(tmp_path / "v.avi", frames=5))
+    src = VideoFileSource(path, loop=True, read_ahead=2)
+    it = src.frames()
+    first = [f for f in (next(it) for _ in range(12)) if f is not None]
+    assert [f.index for f in first] == list(range(len(first))) and len(first) >= 10
+    firsts = [f.image for f in first[::5]]
+    assert all(np.array_equal(firsts[0], img) for img in firsts[1:])  # frame 0 again after each loop
+    src.close()
+    assert src._thread is not None and not src._thread.is_alive()
+
+
 def test_folder_glob_and_single_image(tmp_path):
     folder = image_folder(tmp_path / "imgs")
     for spec, n in [(str(folder), 5), (str(folder / "img*.png"), 3), (str(folder / "img1.png"), 1)]:
