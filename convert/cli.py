@@ -16,10 +16,11 @@ import typer
 
 from edge_runtime.clikit import fail, interrupted_code, report_bug, run_app, say, sigterm_raises, version_callback
 from edge_runtime.errors import Terminated, first_line
+from train.tfenv import INSTALL_HINT
 
 from .calibration import DEFAULT_SAMPLES, MIN_SAMPLES
 from .errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERNAL
-from .native import TRAIN_EXTRA_HINT, tensorflow_missing
+from .native import tensorflow_missing
 
 PROG = "hs-convert"
 
@@ -135,7 +136,7 @@ def main_command(
 ) -> None:
     """Write model_float32.tflite (and model_<kind>.tflite per --quantize), their JSON, conversion_report.json."""
     if tensorflow_missing():
-        fail(PROG, f"TensorFlow is not installed (this is a runtime-only install); {TRAIN_EXTRA_HINT}", EXIT_BAD_INPUT)
+        fail(PROG, f"TensorFlow is not installed (this is a runtime-only install); {INSTALL_HINT}", EXIT_BAD_INPUT)
     # TensorFlow is imported (quietly, train.tfenv) by convert_run only after the cheap checks of the inputs
     # and the output folder, so a bad input is refused in a second rather than after the import.
     report = _convert(

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from train.tfenv import INSTALL_HINT
+
 from . import calibration, compat, evaluate, inputs, outputs
 from .errors import ConvertError, TargetError
-from .native import TRAIN_EXTRA_HINT, import_tensorflow
+from .native import import_tensorflow
 from .outputs import FAILED_TAG, failed_file_name
 from .quantize import DESCRIPTIONS, KINDS, model_file_name
 
@@ -121,7 +123,7 @@ def _tensorflow() -> None:
     try:
         import_tensorflow()
     except ImportError as exc:
-        raise ConvertError(f"TensorFlow is needed to convert ({exc}); {TRAIN_EXTRA_HINT}") from exc
+        raise ConvertError(f"TensorFlow is needed to convert ({exc}); {INSTALL_HINT}") from exc
 
 
 def _reference(run: inputs.RunInputs, model: Any, x: np.ndarray, y: np.ndarray) -> Reference:

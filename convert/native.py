@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-TRAIN_EXTRA_HINT = 'install the train extra: pip install "happysad-edge[train]"'
-
 
 def tensorflow_missing() -> bool:
     """True on a runtime-only install, checked without importing TensorFlow (seconds, and log lines)."""

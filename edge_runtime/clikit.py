@@ -15,7 +15,7 @@ import typer
 
 from .errors import EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated, first_line
 
-DISTRIBUTION = "happysad-edge"
+DISTRIBUTION = "happysad-edge-runtime"  # hs-train and hs-convert report the same version
 
 
 def version() -> str:

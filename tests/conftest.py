@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny synthetic data sets and runs, and the shared real data (skipped when absent)."""
+"""Shared fixtures: tiny synthetic data sets and runs, and the shared real data (skipped when absent).
+
+Imports nothing heavy at the top: ``tests/runtime`` runs under it in a venv without TensorFlow."""
 
 from __future__ import annotations
 
@@ -58,11 +60,3 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
         )
     )
     return out
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """Tiny TFLite models (float, int8, frame-mode, no metadata, wrong shape), built once per session."""
-    from tests.runtime_fixtures import build_models
-
-    return build_models(tmp_path_factory.getbasetemp() / "runtime_models")

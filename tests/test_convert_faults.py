@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convert.cli import app
+from train.tfenv import INSTALL_HINT
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("model.keras", "model_info.json", "splits.json", "metrics.json")
@@ -311,5 +312,5 @@ def test_runtime_only_install_names_the_extra(tiny_run, tmp_path):
     )
     assert res.returncode == 2, res.stderr[-2000:]
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and 'pip install "happysad-edge[train]"' in lines[0], res.stderr[-2000:]
+    assert len(lines) == 1 and INSTALL_HINT in lines[0], res.stderr[-2000:]
     assert "Traceback" not in res.stderr and not (tmp_path / "out").exists()

@@ -1,6 +1,6 @@
-"""The base install on other Pythons: `pip install .` into a fresh venv pulls no TensorFlow, ships the model,
-and hs-run works on Python 3.12 and 3.13 (skipped where that interpreter is not installed). Marked slow:
-it installs from the package registry."""
+"""The device install on other Pythons: `pip install ./edge_runtime` into a fresh venv pulls no TensorFlow,
+ships the model, and hs-run works on Python 3.12 and 3.13 (skipped where that interpreter is not installed).
+Marked slow: it installs from the package registry."""
 
 import glob
 import json
@@ -32,7 +32,10 @@ def test_base_install_runs_without_tensorflow(version, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True, text=True, timeout=900
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", str(ROOT / "edge_runtime")],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert pip.returncode == 0, pip.stderr[-2000:]
     listed = subprocess.run([str(venv / "bin/python"), "-m", "pip", "list"], capture_output=True, text=True).stdout

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from tests.conftest import tiny_train_args
 from train import trainer
 from train.cli import app
+from train.tfenv import INSTALL_HINT
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -175,7 +176,7 @@ def test_a_runtime_only_install_names_the_extra_to_install(tmp_path):
     )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        'hs-train: error: training needs tensorflow, not installed: pip install "happysad-edge[train]"'
+        f"hs-train: error: training needs tensorflow, not installed: {INSTALL_HINT}"
     ]
     assert not (tmp_path / "o").exists()
 

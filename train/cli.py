@@ -23,11 +23,10 @@ from edge_runtime.errors import (
 )
 
 from .config import Arch, Channels, ClassWeight, Distribute, LrSchedule, Roi, TrainConfig, defaults
-from .tfenv import quiet_tensorflow
+from .tfenv import INSTALL_HINT, quiet_tensorflow
 
 PROG = "hs-train"
-TRAIN_EXTRA = 'pip install "happysad-edge[train]"'
-TRAIN_MODULES = ("tensorflow", "keras", "matplotlib")  # what the [train] extra adds to a runtime install
+TRAIN_MODULES = ("tensorflow", "keras", "matplotlib")  # what happysad-edge adds to a runtime install
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 D = defaults()  # the one place option defaults come from
 
@@ -101,7 +100,7 @@ def _require_train_extra() -> None:
     """A runtime-only install has no TensorFlow: say which extra to install instead of an ImportError."""
     missing = [name for name in TRAIN_MODULES if not _importable(name)]
     if missing:
-        clikit.fail(PROG, f"training needs {', '.join(missing)}, not installed: {TRAIN_EXTRA}", EXIT_USAGE)
+        clikit.fail(PROG, f"training needs {', '.join(missing)}, not installed: {INSTALL_HINT}", EXIT_USAGE)
 
 
 def _importable(name: str) -> bool:
@@ -142,7 +141,7 @@ def _known_failure(exc: Exception) -> tuple[int, str] | None:
     if isinstance(exc, ValueError):  # DataError, OutDirError, CheckpointError, RunDirError, bad settings
         return EXIT_USAGE, first_line(exc)
     if isinstance(exc, ModuleNotFoundError):
-        return EXIT_USAGE, f"{first_line(exc)}: {TRAIN_EXTRA}"
+        return EXIT_USAGE, f"{first_line(exc)}: {INSTALL_HINT}"
     return None
 
 

@@ -15,6 +15,10 @@ import re
 import sys
 import tempfile
 
+# What to do when TensorFlow (or another training module) is missing: hs-train and hs-convert say it in one line.
+# happysad-edge depends on TensorFlow; a device install (happysad-edge-runtime alone) has neither tool.
+INSTALL_HINT = "install the workstation package: pip install -e ./edge_runtime -e . in the repository (make install)"
+
 # Set only where the environment says nothing: TF_CPP_MIN_LOG_LEVEL=0 brings every line back for debugging.
 QUIET_ENV = {
     # C++ logs: none (a CPU-only machine's cuInit error included); real errors arrive as Python exceptions

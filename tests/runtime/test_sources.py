@@ -16,7 +16,7 @@ from edge_runtime.model import load_classifier
 from edge_runtime.pipeline import Limits, Pipeline
 from edge_runtime.sources import ImageListSource, LatestFrameReader, VideoFileSource, open_source
 from edge_runtime.track import Tracker
-from tests.runtime_fixtures import face_image, write_video
+from tests.runtime.helpers import face_image, write_video
 
 
 def image_folder(root: Path) -> Path:

@@ -27,13 +27,9 @@ from edge_runtime import tflite_meta, validate
 from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
 from edge_runtime.interpreter import Backend
 from edge_runtime.model import PACKAGED_MODEL, load_classifier
+from tests.runtime import fuzz_load
 
-try:
-    from tests import fuzz_load
-except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    import fuzz_load
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_CASES = 300
 SEED = 8
 TIME_LIMIT_S = fuzz_load.TIME_LIMIT_S
@@ -125,7 +121,7 @@ def _refusal_in_process(path: Path) -> str | None:
 def _run_child(path: Path) -> subprocess.CompletedProcess:
     """One model in a fresh interpreter process, exactly as a user would start it."""
     return subprocess.run(
-        [sys.executable, "-m", "tests.fuzz_load", str(path)],
+        [sys.executable, "-m", "tests.runtime.fuzz_load", str(path)],
         check=False,
         cwd=REPO,
         capture_output=True,
@@ -136,11 +132,11 @@ def _run_child(path: Path) -> subprocess.CompletedProcess:
 
 
 def _run_forked(paths: list[Path]) -> list[tuple[str, str]]:
-    """(exit status or 'timeout', stderr) per model: one forked, limited process each (tests/fuzz_load.py)."""
+    """(exit status or 'timeout', stderr) per model: one forked, limited process each (tests/runtime/fuzz_load.py)."""
     if not paths:
         return []
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz_load", "--serve"],
+        [sys.executable, "-m", "tests.runtime.fuzz_load", "--serve"],
         check=False,
         cwd=REPO,
         capture_output=True,

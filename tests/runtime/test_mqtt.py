@@ -20,8 +20,8 @@ import pytest
 from edge_runtime.errors import RuntimeFailure
 from edge_runtime.mqtt import parse_url
 from edge_runtime.status import LiveStatus
-from tests.headless_helpers import REPO, start_hs_run, stop, wait_for
-from tests.runtime_fixtures import FACE_CLIP, write_video
+from tests.runtime.headless_helpers import REPO, start_hs_run, stop, wait_for
+from tests.runtime.helpers import FACE_CLIP, write_video
 
 pytestmark = pytest.mark.timeout(90)
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -63,7 +63,9 @@ class Broker:
 
 @pytest.fixture
 def broker(tmp_path):
-    pytest.importorskip("paho.mqtt.client", reason="paho-mqtt not installed (pip install 'happysad-edge[mqtt]')")
+    pytest.importorskip(
+        "paho.mqtt.client", reason="paho-mqtt not installed (pip install 'happysad-edge-runtime[mqtt]')"
+    )
     b = Broker(tmp_path).start()
     yield b
     b.stop()
@@ -241,4 +243,4 @@ def test_missing_paho_is_one_clear_line(tmp_path):
         "main()\n"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2 and "pip install 'happysad-edge[mqtt]'" in res.stderr, res.stderr
+    assert res.returncode == 2 and "pip install 'happysad-edge-runtime[mqtt]'" in res.stderr, res.stderr

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edge_runtime.snapshots import SnapshotSink
-from tests.headless_helpers import start_hs_run, stop
-from tests.runtime_fixtures import FACE_CLIP
+from tests.runtime.headless_helpers import start_hs_run, stop
+from tests.runtime.helpers import FACE_CLIP
 
 pytestmark = pytest.mark.timeout(60)
 

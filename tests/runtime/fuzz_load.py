@@ -1,10 +1,10 @@
-"""Child process of tests/test_model_fuzz.py: load models the way hs-run does and classify a zero image.
+"""Child process of tests/runtime/test_model_fuzz.py: load models the way hs-run does and classify a zero image.
 
-``python -m tests.fuzz_load MODEL``: one model. Exit 0 when it ran; exit with the RuntimeFailure's code (2)
+``python -m tests.runtime.fuzz_load MODEL``: one model. Exit 0 when it ran; exit with the RuntimeFailure's code (2)
 and its one line on stderr when refused. Anything else (a traceback, a signal, a hang) is what the fuzz test
 exists to catch.
 
-``python -m tests.fuzz_load --serve``: model paths on stdin, one a line. Imports once, then forks one process
+``python -m tests.runtime.fuzz_load --serve``: model paths on stdin, one a line. Imports once, then forks one process
 per model (memory-limited, killed after the time limit) with stderr sent to ``MODEL.stderr``, and prints
 ``rc<TAB>path`` per model: the exit status, minus the signal number for a signal, ``timeout`` for a hang.
 Forking saves the ~0.4 s of imports per model that a fresh interpreter costs; each model still gets a

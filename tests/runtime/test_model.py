@@ -18,9 +18,9 @@ from edge_runtime.pipeline import Pipeline
 from edge_runtime.preprocess import quantize, region_pixels, to_model_pixels
 from edge_runtime.sources import ImageListSource, VideoFileSource
 from edge_runtime.track import Tracker
-from tests.runtime_fixtures import face_image, write_video
+from tests.runtime.helpers import face_image, write_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_int8_input_tensor_equals_quantized_preprocess(models, tmp_path):

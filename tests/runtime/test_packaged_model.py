@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from edge_runtime.cli import app
 from edge_runtime.model import PACKAGED_MODEL, load_classifier
 from edge_runtime.tflite_meta import read
+from tests.runtime.helpers import drawn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_packaged_model_carries_its_preprocessing_and_card():
@@ -26,34 +27,6 @@ def test_packaged_model_carries_its_preprocessing_and_card():
     assert json.loads(PACKAGED_MODEL.with_suffix(".json").read_text())["labels"] == ["happy", "sad"]
     assert (PACKAGED_MODEL.parent / "MODEL_CARD.md").is_file()
     assert PACKAGED_MODEL.stat().st_size < 1_000_000
-
-
-def test_packaged_models_are_inside_the_built_wheel(tmp_path):
-    """What a device installs: build the wheel and look inside it for the models and their card."""
-    import zipfile
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (wheel,) = tmp_path.glob("*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("happysad_int8.tflite", "happysad_int8.json", "happysad_neutral_int8.tflite", "MODEL_CARD.md"):
-        assert f"edge_runtime/models/{f}" in names
 
 
 def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
@@ -75,11 +48,8 @@ def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
 
 def test_packaged_model_tells_a_drawn_smile_from_a_frown():
     """Not a benchmark: a sanity check that the shipped weights are the trained ones, not noise."""
-    from train.synthetic import make_face
-
     clf = load_classifier(PACKAGED_MODEL)
-    rng = np.random.default_rng(3)
-    faces = {lab: [make_face(rng, lab, 96, max_tilt=0) for _ in range(20)] for lab in ("happy", "sad")}
+    faces = {lab: np.hsplit(drawn(row), 10) for lab, row in (("happy", "smiles"), ("sad", "frowns"))}
     from edge_runtime.detect import FaceDetector
     from edge_runtime.preprocess import region_pixels
 
@@ -88,9 +58,9 @@ def test_packaged_model_tells_a_drawn_smile_from_a_frown():
     for lab, imgs in faces.items():
         scores = []
         for img in imgs:
-            boxes = det.full(img, "RGB")
+            boxes = det.full(img, "BGR")
             box = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
-            scores.append(clf.classify(region_pixels(img, box, clf.spec, "RGB")[None])[0][1])
+            scores.append(clf.classify(region_pixels(img, box, clf.spec, "BGR")[None])[0][1])
         p[lab] = float(np.mean(scores))
     assert p["sad"] > p["happy"], p
 

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
-from tests.runtime_fixtures import FACE_CLIP, face_image, write_video
+from tests.runtime.helpers import FACE_CLIP, face_image, write_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def hs_run(*args: str):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.headless_helpers import REPO, get, start_hs_run, stop, wait_for
-from tests.mjpeg_server import MjpegCamera
-from tests.runtime_fixtures import FACE_CLIP
+from tests.runtime.headless_helpers import REPO, get, start_hs_run, stop, wait_for
+from tests.runtime.helpers import FACE_CLIP
+from tests.runtime.mjpeg_server import MjpegCamera
 
 pytestmark = pytest.mark.timeout(90)
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

