@@ -55,11 +55,14 @@ class Collect:
 def settings(uncertain: float) -> dict[str, Steadiness]:
     per_frame_04 = -(1 / 25) / math.log(0.6)  # the old per-frame EMA (0.4) at 25 FPS, in seconds
     return {
-        "before: EMA 0.4/frame, no band hysteresis": Steadiness(per_frame_04, 0.1, uncertain, 0.0, 0.0),
-        "tau 0.1 s, band margin 0.1": Steadiness(0.1, 0.1, uncertain, 0.1, 0.0),
-        "now: tau 0.1 s, band margin 0.1, hold 0.15 s": Steadiness(0.1, 0.1, uncertain, 0.1, 0.15),
-        "tau 0.2 s, band margin 0.1, hold 0.25 s": Steadiness(0.2, 0.1, uncertain, 0.1, 0.25),
-        "tau 0.25 s, band margin 0.06": Steadiness(0.25, 0.1, uncertain, 0.06, 0.0),
+        "before: EMA 0.4/frame, no band hysteresis": Steadiness(per_frame_04, 0.1, uncertain, 0.0, 0.0, 0.0),
+        "tau 0.1 s, band margin 0.1": Steadiness(0.1, 0.1, uncertain, 0.1, 0.0, 0.0),
+        "before: tau 0.1 s, band margin 0.1, hold 0.15 s": Steadiness(0.1, 0.1, uncertain, 0.1, 0.15, 0.15),
+        "tau 0.2 s, band margin 0.1, hold 0.25 s": Steadiness(0.2, 0.1, uncertain, 0.1, 0.25, 0.25),
+        "now: tau 0.1 s, hold 0.15 s, uncertain 0.6 s": Steadiness(0.1, 0.1, uncertain, 0.1, 0.15, 0.6),
+        "tau 0.15 s, hold 0.25 s, uncertain hold 0.6 s": Steadiness(0.15, 0.1, uncertain, 0.1, 0.25, 0.6),
+        "tau 0.15 s, hold 0.25 s, uncertain hold 1.0 s": Steadiness(0.15, 0.1, uncertain, 0.1, 0.25, 1.0),
+        "tau 0.2 s, band 0.15, hold 0.3 s, unc. hold 1.0 s": Steadiness(0.2, 0.15, uncertain, 0.1, 0.3, 1.0),
     }
 
 

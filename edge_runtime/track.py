@@ -23,13 +23,21 @@ class Steadiness:
     """How labels hold still. ``tau_s``: the EMA's time constant (0: no smoothing); ``band``: the margin past
     the threshold a score needs to change the label; ``uncertain``: |P - threshold| below this is reported
     as 'uncertain' (0: never), entered below ``uncertain - margin/2`` and left from ``uncertain + margin/2``;
-    ``hold_s``: a new label is reported once the scores have said it for this long (a blink is not a change)."""
+    ``hold_s``: a new label is reported once the scores have said it for this long (a blink is not a change);
+    ``uncertain_hold_s``: the same for 'uncertain', longer, because a face passing through the band on its
+    way from one label to the other is not uncertain, and real faces hover at its edges (on ``face_clip.mp4``
+    most label changes were moves into and out of it: ``bench/stability.py``)."""
 
     tau_s: float = 0.1
     band: float = 0.1
     uncertain: float = 0.0
     uncertain_margin: float = 0.1
     hold_s: float = 0.15
+    uncertain_hold_s: float = 0.6
+
+    def hold_for(self, label: str) -> float:
+        """Seconds ``label`` must be said before it is reported."""
+        return self.uncertain_hold_s if label == UNCERTAIN else self.hold_s
 
 
 @dataclass
@@ -171,7 +179,8 @@ class Tracker:
                 t.scores = (1.0 - w) * t.scores + w * np.asarray(p, np.float32)
                 t.label = decide(t.scores, t.label, self.threshold, s.band)
                 t.uncertain = self.binary and is_uncertain(float(t.scores[1]), self.threshold, t.uncertain, s)
-                hold(t, self._said(t), clock, s.hold_s)
+                said = self._said(t)
+                hold(t, said, clock, s.hold_for(said))
             results.append(self._result(t))
         return results
 

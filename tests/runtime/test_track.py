@@ -47,16 +47,16 @@ def test_uncertain_band_has_hysteresis_at_its_edges():
     """A score wandering around the band's edge used to toggle 'uncertain' on every crossing."""
     wander = [0.5 + 0.15 + 0.02 * (-1) ** i for i in range(40)]  # 0.63 / 0.67 around the 0.65 edge
     steady = Tracker(
-        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0)
+        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0)
     )
     plain = Tracker(
-        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.0)
+        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.0, uncertain_hold_s=0.0)
     )
     assert changes(run(plain, wander, fps=10)) >= 30
     assert changes(run(steady, wander, fps=10)) == 0
     # and still follows a real move into and out of the band
     labels = run(
-        Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0)),
+        Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0)),
         [0.9, 0.52, 0.1],
         10,
     )
@@ -85,6 +85,20 @@ def test_a_new_label_is_reported_once_held():
     held = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.25))
     results = [held.update([BOX], [p(s)], i / 10)[0] for i, s in enumerate([0.1] * 3 + [0.9] * 2)]
     assert results[-1].label == "happy" and abs(results[-1].score - 0.1) < 1e-6  # the score of what is shown
+
+
+def test_uncertain_is_reported_only_once_it_lasts_and_a_switch_passes_through_the_band():
+    """'uncertain' needs ``uncertain_hold_s`` (0.6 s by default), a label ``hold_s``: a face hovering at the
+    band for a moment keeps its label, one that stays there is called uncertain, and a real switch from happy
+    to sad crosses the band without showing 'uncertain' on the way."""
+    s = Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.15)
+    assert s.uncertain_hold_s == 0.6 and s.hold_for("uncertain") == 0.6 and s.hold_for("sad") == 0.15
+    brief = run(Tracker(("happy", "sad"), steadiness=s), [0.1] * 10 + [0.55] * 5 + [0.1] * 10, fps=10)
+    assert set(brief) == {"happy"}  # 0.5 s in the band: not reported
+    lasting = run(Tracker(("happy", "sad"), steadiness=s), [0.1] * 10 + [0.55] * 10, fps=10)
+    assert lasting.index("uncertain") == 16  # in the band from 1.0 s, reported 0.6 s later
+    switch = run(Tracker(("happy", "sad"), steadiness=s), [0.1] * 10 + [0.3, 0.5, 0.7] + [0.9] * 10, fps=10)
+    assert "uncertain" not in switch and switch.index("sad") == 14  # sad from 1.2 s, held 0.15 s
 
 
 def test_ema_weight():
@@ -125,7 +139,7 @@ def test_result_dict_schema():
 
 
 def test_uncertain_band_reports_neither_label_near_the_threshold():
-    tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0))
+    tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0))
     assert run(tr, [0.1, 0.45, 0.6, 0.9], fps=10) == ["happy", "uncertain", "uncertain", "sad"]
     plain = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.0))
     assert plain.update([BOX], [p(0.45)], 0.0)[0].label == "happy"
