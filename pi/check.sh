@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make pi-check` (issue 11): the device runtime on an emulated Raspberry Pi, inside this project's checks.
 #
-# 1. builds the wheel (`pip wheel --no-deps .`) and runs the host's hs-run on the face clip (the reference);
+# 1. builds the runtime wheel (`pip wheel --no-deps ./edge_runtime`, from a clean copy) and runs the host's hs-run on the face clip (the reference);
 # 2. per distro (PI_DISTROS): an arm64 Debian root file system made by debootstrap, cached under
 #    .cache/pi/rootfs/ (cold: minutes each; later runs reuse it), entered with chroot through qemu-user
 #    (binfmt_misc) with a Pi 4 CPU model (QEMU_CPU=cortex-a72) and a Pi 4 /proc/cpuinfo (pi/cpuinfo-pi4.txt);
