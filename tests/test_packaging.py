@@ -75,3 +75,24 @@ def test_runtime_project_declares_only_runtime_dependencies():
     project = tomllib.loads((ROOT / "edge_runtime" / "pyproject.toml").read_text())["project"]
     assert project["name"] == "happysad-edge-runtime"
     assert not [d for d in project["dependencies"] if d.split(">")[0].split("=")[0] in ("tensorflow", "keras")]
+
+
+def test_runtime_tests_import_nothing_of_training():
+    """tests/runtime must run where only the runtime is installed (a Pi, make pi-check): no module of it may
+    import train, convert, TensorFlow or Keras, at the top or inside a test (make_fixtures.py is the one that
+    does, on a workstation, once)."""
+    import ast
+
+    banned = {"train", "convert", "tensorflow", "keras", "tf_keras"}
+    offenders = []
+    for path in sorted((ROOT / "tests" / "runtime").glob("*.py")):
+        if path.name == "make_fixtures.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] in banned]
+    assert not offenders, offenders

@@ -10,6 +10,9 @@ import numpy as np
 from edge_runtime.track import Steadiness, Tracker, decide, ema_weight, iou
 
 BOX = (10, 10, 50, 50)
+# The uncertain band alone: no smoothing, nothing held back; with and without hysteresis at its edges.
+BAND_ONLY = Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0)
+NO_MARGIN = Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.0, uncertain_hold_s=0.0)
 
 
 def p(sad: float) -> np.ndarray:
@@ -47,16 +50,21 @@ def test_uncertain_band_has_hysteresis_at_its_edges():
     """A score wandering around the band's edge used to toggle 'uncertain' on every crossing."""
     wander = [0.5 + 0.15 + 0.02 * (-1) ** i for i in range(40)]  # 0.63 / 0.67 around the 0.65 edge
     steady = Tracker(
-        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0)
+        ("happy", "sad"),
+        steadiness=BAND_ONLY,
     )
     plain = Tracker(
-        ("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.0, hold_s=0.0, uncertain_hold_s=0.0)
+        ("happy", "sad"),
+        steadiness=NO_MARGIN,
     )
     assert changes(run(plain, wander, fps=10)) >= 30
     assert changes(run(steady, wander, fps=10)) == 0
     # and still follows a real move into and out of the band
     labels = run(
-        Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0)),
+        Tracker(
+            ("happy", "sad"),
+            steadiness=BAND_ONLY,
+        ),
         [0.9, 0.52, 0.1],
         10,
     )
@@ -139,7 +147,10 @@ def test_result_dict_schema():
 
 
 def test_uncertain_band_reports_neither_label_near_the_threshold():
-    tr = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, uncertain=0.15, uncertain_margin=0.06, hold_s=0.0, uncertain_hold_s=0.0))
+    tr = Tracker(
+        ("happy", "sad"),
+        steadiness=BAND_ONLY,
+    )
     assert run(tr, [0.1, 0.45, 0.6, 0.9], fps=10) == ["happy", "uncertain", "uncertain", "sad"]
     plain = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.0))
     assert plain.update([BOX], [p(0.45)], 0.0)[0].label == "happy"
