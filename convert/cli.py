@@ -14,7 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from edge_runtime.clikit import fail, interrupted_code, report_bug, run_app, say, sigterm_raises, version_callback
+from edge_runtime.clikit import (
+    SignalSeen,
+    as_interrupt,
+    fail,
+    interrupted_code,
+    report_bug,
+    run_app,
+    say,
+    stop_signals_raise,
+    version_callback,
+)
 from edge_runtime.errors import Terminated, first_line
 from train.tfenv import INSTALL_HINT
 
@@ -47,18 +57,19 @@ def _convert(run_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     from .core import convert_run
     from .errors import ConvertError
 
+    seen = SignalSeen()
     try:
-        with sigterm_raises():
+        with stop_signals_raise(seen):
             return convert_run(run_dir, warn=lambda message: say(PROG, f"warning: {message}"), **options)
-    except ConvertError as exc:
-        fail(PROG, first_line(exc), exc.exit_code)
-        raise  # not reached: fail() exits
-    except KeyboardInterrupt as exc:
-        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        say(PROG, f"{how}; temporary files removed, no file left half-written")
-        raise typer.Exit(interrupted_code(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a bug: one line (HS_DEBUG=1 shows the traceback)
-        report_bug(PROG, exc)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - every way out: one line and a code
+        interrupt = as_interrupt(exc, seen)
+        if interrupt is not None:
+            how = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+            say(PROG, f"{how}; temporary files removed, no file left half-written")
+            raise typer.Exit(interrupted_code(interrupt)) from None
+        if isinstance(exc, ConvertError):
+            fail(PROG, first_line(exc), exc.exit_code)
+        report_bug(PROG, exc)  # a bug: one line (HS_DEBUG=1 shows the traceback)
         raise typer.Exit(EXIT_INTERNAL) from None
 
 

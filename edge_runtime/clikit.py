@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -46,19 +47,42 @@ def fail(prog: str, message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+@dataclass
+class SignalSeen:
+    """Which stop signal ``stop_signals_raise``' handlers saw, if any. The exception a handler raises while
+    TensorFlow's C code is calling back into Python can surface as another one (seen: ``SystemError: bad
+    argument to internal function``); callers ask this, not the exception's type, whether the run was stopped."""
+
+    signum: int | None = None
+
+
 @contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Inside the block, SIGTERM raises ``Terminated`` (a KeyboardInterrupt), so a service manager's stop
-    unwinds the same ``finally`` and ``with`` blocks as Ctrl-C: temporary files removed, a message."""
+def stop_signals_raise(seen: SignalSeen | None = None) -> Iterator[SignalSeen]:
+    """Inside the block, SIGTERM raises ``Terminated`` (a KeyboardInterrupt) and SIGINT KeyboardInterrupt, as
+    Python's own handler does, both noted in the ``SignalSeen`` yielded: a service manager's stop unwinds the
+    same ``finally`` and ``with`` blocks as Ctrl-C: temporary files removed, a message."""
+    seen = seen if seen is not None else SignalSeen()
 
-    def handler(_signum: int, _frame: Any) -> None:
-        raise Terminated
+    def handler(signum: int, _frame: Any) -> None:
+        seen.signum = signum
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield seen
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def as_interrupt(exc: BaseException, seen: SignalSeen) -> KeyboardInterrupt | None:
+    """The interrupt ``exc`` stands for: the signal seen (whatever it surfaced as), or ``exc`` itself if it
+    is one; None for a real error."""
+    if seen.signum == signal.SIGTERM:
+        return Terminated()
+    if seen.signum is not None:
+        return KeyboardInterrupt()
+    return exc if isinstance(exc, KeyboardInterrupt) else None
 
 
 def interrupted_code(exc: KeyboardInterrupt) -> int:

@@ -91,8 +91,8 @@ def main_command(
     quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     cfg = TrainConfig.from_options({**options, "verbose": 2 if quiet or not sys.stdout.isatty() else 1})
-    with clikit.sigterm_raises():
-        metrics = _guarded(cfg, overwrite)
+    with clikit.stop_signals_raise() as seen:
+        metrics = _guarded(cfg, overwrite, seen)
     _print_summary(metrics, out)
 
 
@@ -110,17 +110,19 @@ def _importable(name: str) -> bool:
         return False
 
 
-def _guarded(cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
+def _guarded(cfg: TrainConfig, overwrite: bool, seen: clikit.SignalSeen) -> dict[str, Any]:
     """Run the job with the exit-code policy: every way out is one stderr line and a documented code."""
     from .outdir import is_run_folder
 
     replacing_a_run = overwrite and is_run_folder(cfg.run_dir)
     try:
         return _run(cfg, overwrite)
-    except KeyboardInterrupt as exc:
-        clikit.say(PROG, _interrupted_message(exc, replacing_a_run))
-        raise typer.Exit(clikit.interrupted_code(exc)) from None
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
+        interrupt = clikit.as_interrupt(exc, seen)  # a SIGTERM may surface as another exception
+        if interrupt is not None:
+            clikit.say(PROG, _interrupted_message(interrupt, replacing_a_run))
+            raise typer.Exit(clikit.interrupted_code(interrupt)) from None
+        assert isinstance(exc, Exception)
         known = _known_failure(exc)
         if known is None:  # a bug: one line (HS_DEBUG=1 for the traceback)
             clikit.report_bug(PROG, exc)
