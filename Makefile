@@ -68,8 +68,9 @@ test-fast: $(STAMP)
 FER ?= ../shared/data/fer2013
 model: $(STAMP)
 	$(BIN)/hs-train --data $(FER)/train --classes happy,sad --test-data $(FER)/val --val-fraction 0.1 \
-		--arch compact --image-size 48 --channels 1 --dropout 0.3 --lr-schedule cosine --epochs 30 \
-		--patience 6 --batch-size 64 --cache --margin 0.03 --uncertain-band 0.15 --seed 0 --out runs/shipped --quiet
+		--arch compact --width 1.25 --image-size 48 --channels 1 --dropout 0.3 --lr-schedule cosine --epochs 30 \
+		--patience 10 --batch-size 64 --cache --label-smoothing 0.1 --random-erasing 0.25 --flip-average \
+		--margin 0.03 --uncertain-band 0.15 --seed 0 --out runs/shipped --quiet
 	$(BIN)/hs-convert runs/shipped --quantize int8
 	cp runs/shipped/model_int8.tflite edge_runtime/models/happysad_int8.tflite
 	cp runs/shipped/model_int8.json edge_runtime/models/happysad_int8.json

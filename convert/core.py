@@ -127,7 +127,7 @@ def _tensorflow() -> None:
 
 
 def _reference(run: inputs.RunInputs, model: Any, x: np.ndarray, y: np.ndarray) -> Reference:
-    probs = evaluate.keras_probabilities(model, x, len(run.labels))
+    probs = evaluate.keras_probabilities(model, x, len(run.labels), run.info.flip_average)
     metrics = evaluate.classification_metrics(y, probs, run.labels, run.info.threshold)
     return Reference(x=x, y=y, probs=probs, metrics=metrics, labels=run.labels, threshold=run.info.threshold)
 
@@ -184,6 +184,7 @@ def convert_run(
         "labels": run.labels,
         "output": run.info.output,
         "threshold": ref.threshold,
+        "flip_average": run.info.flip_average,
         "target": target,
         "max_accuracy_drop_points": max_accuracy_drop,
         "versions": vers,

@@ -54,6 +54,8 @@ def table(report: dict[str, Any]) -> str:
     test = report["test"]
     cal = report.get("calibration")
     foot = [f"test split: {test['n']} images" + (f" ({test['skipped']} unusable skipped)" if test["skipped"] else "")]
+    if report.get("flip_average"):
+        foot.append("every score is the mean over each face and its mirror (flip_average), as the device runs it")
     if cal:
         foot.append(f"int8 calibration: {cal['used']} images from {cal['source']} (asked for {cal['requested']})")
     return "\n".join([*lines, "", *foot, *notes])

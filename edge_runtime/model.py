@@ -74,9 +74,23 @@ class Classifier:
         return tensor[None]
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        return self.runner.invoke(tensor)
+        """The raw output row of one [1,H,W,C] tensor; with ``flip_average`` in the metadata, the rows of the
+        tensor and of its mirror image stacked ([2, units]: mirroring the quantized tensor is mirroring the
+        pixels, since quantization is per pixel)."""
+        raw = self.runner.invoke(tensor)
+        if not self.info.flip_average:
+            return raw
+        mirror = self.runner.invoke(np.ascontiguousarray(tensor[:, :, ::-1]))
+        return np.stack([raw, mirror])
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """``infer``'s output -> one probability per label: the row's, or the mean over a face and its mirror."""
+        if raw.ndim == 2:
+            rows = np.stack([self._row_probabilities(r) for r in raw])
+            return np.asarray(rows.mean(axis=0), dtype=np.float32)
+        return self._row_probabilities(raw)
+
+    def _row_probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Raw (possibly quantized) output row -> sigmoid: [1-p, p] with p = P(labels[1]); softmax: as given."""
         raw = dequantize(raw, self.runner.output)
         if self.info.output == "sigmoid":

@@ -138,10 +138,14 @@ class ModelInfo:
     threshold: float = 0.5
     output: str = "sigmoid"  # "sigmoid": one unit, P(labels[1]); "softmax": one unit per label
     uncertain_band: float = 0.0  # sigmoid: |P - threshold| below this is reported as "uncertain"
+    # The device's probabilities of a face are the mean of those of the crop and its mirror image (test-time
+    # flip averaging: two invokes per face, better accuracy). Written only when on, so older files, which
+    # lack it, keep meaning what they meant.
+    flip_average: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # versions, data fingerprint, metrics, ...
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "labels": list(self.labels),
             "threshold": self.threshold,
             "output": self.output,
@@ -149,18 +153,25 @@ class ModelInfo:
             "preprocessing": self.preprocessing.to_dict(),
             **self.extra,
         }
+        if self.flip_average:
+            d["flip_average"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelInfo:
-        core = {"labels", "threshold", "output", "preprocessing", "uncertain_band"}
+        core = {"labels", "threshold", "output", "preprocessing", "uncertain_band", "flip_average"}
         missing = {"labels", "preprocessing"} - d.keys()
         if missing:
             raise ValueError(f"model metadata lacks {sorted(missing)}")
+        flip = d.get("flip_average", False)
+        if not isinstance(flip, bool):
+            raise ValueError(f"flip_average must be true or false, not {flip!r}")
         return cls(
             labels=tuple(d["labels"]),
             threshold=float(d.get("threshold", 0.5)),
             output=str(d.get("output", "sigmoid")),
             uncertain_band=float(d.get("uncertain_band", 0.0)),
+            flip_average=flip,
             preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
             extra={k: v for k, v in d.items() if k not in core},
         )

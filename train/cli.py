@@ -51,8 +51,25 @@ def main_command(
     arch: Annotated[Arch, typer.Option(help="origin (the documents' CNN) or compact.")] = Arch(D.arch),
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = D.dropout,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW decoupled weight decay.")] = D.weight_decay,
+    width: Annotated[
+        float, typer.Option(min=0.25, max=4.0, help="compact: multiplier of filters and dense units.")
+    ] = D.width,
+    label_smoothing: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Targets pulled this far towards uniform.")
+    ] = D.label_smoothing,
+    ema_momentum: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.9999, help="Validate and save an EMA of the weights (e.g. 0.99; 0: off)."),
+    ] = D.ema_momentum,
     augment: Annotated[bool, typer.Option(help="Flip, rotation, zoom, brightness, contrast.")] = D.augment,
     augment_strength: Annotated[float, typer.Option(min=0.0)] = D.augment_strength,
+    random_erasing: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Probability of erasing a random rectangle (with --augment).")
+    ] = D.random_erasing,
+    flip_average: Annotated[
+        bool,
+        typer.Option(help="Record in the model that the device averages P of each face and its mirror."),
+    ] = D.flip_average,
     class_weight: Annotated[
         ClassWeight, typer.Option(help="auto: balanced when classes differ in size.")
     ] = ClassWeight(D.class_weight),

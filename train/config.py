@@ -59,8 +59,13 @@ class TrainConfig:
     arch: str = Arch.origin.value
     dropout: float = 0.0
     weight_decay: float = 0.0
+    width: float = 1.0  # compact net: filters and dense units scaled by this
+    label_smoothing: float = 0.0
+    ema_momentum: float = 0.0  # 0: off; else the EMA of the weights is what is validated and saved
     augment: bool = True
     augment_strength: float = 1.0
+    random_erasing: float = 0.0  # probability per image of one erased rectangle (augmentation)
+    flip_average: bool = False  # the device averages P of the crop and its mirror (recorded in the model)
     class_weight: str = ClassWeight.auto.value
     patience: int = 5
     classes: list[str] | None = None

@@ -83,9 +83,9 @@ def _decode_fn(spec: PreprocessSpec, skipped: SkippedFiles):
     return fn
 
 
-def _augment_fn(spec: PreprocessSpec, strength: float):
+def _augment_fn(spec: PreprocessSpec, strength: float, erase: float = 0.0):
     def aug(px: np.ndarray, seed: np.int64) -> np.ndarray:
-        return augment_pixels(px, int(seed), strength)
+        return augment_pixels(px, int(seed), strength, erase)
 
     def fn(px, label, seed):
         out = tf.numpy_function(aug, [px, seed], tf.uint8, stateful=False)
@@ -106,13 +106,15 @@ def make_dataset(
     seed: int = 0,
     cache: bool = False,
     augment_strength: float = 1.0,
+    random_erasing: float = 0.0,
     skipped: SkippedFiles | None = None,
 ) -> tf.data.Dataset:
     """(float32 0..255 [B,H,W,C], label) batches, streamed from disk so any data set size trains.
 
     ``cache`` keeps decoded images in memory after the first epoch (small data sets, searches).
     Shuffling and augmentation are seeded, and maps keep their order, so an epoch is reproducible.
-    A file that cannot be read any more is left out and recorded in ``skipped``.
+    A file that cannot be read any more is left out and recorded in ``skipped``. ``random_erasing`` is the
+    probability of erasing a rectangle of an augmented image.
     """
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string), tf.constant(labels, tf.int64)))
     if shuffle and not cache:
@@ -130,7 +132,9 @@ def make_dataset(
     if augment and augment_strength > 0:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (xy[0], xy[1], s))
-        ds = ds.map(_augment_fn(spec, augment_strength), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(
+            _augment_fn(spec, augment_strength, random_erasing), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     ds = ds.batch(batch_size)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

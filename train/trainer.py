@@ -79,20 +79,75 @@ def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optim
         )
     elif cfg.lr_schedule != "constant":
         raise ValueError("--lr-schedule must be constant or cosine")
+    ema = ema_options(cfg.ema_momentum, steps_per_epoch)
     if cfg.weight_decay > 0:
-        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay, **ema)
+    return keras.optimizers.Adam(lr, **ema)
+
+
+def ema_options(momentum: float, steps_per_epoch: int) -> dict[str, Any]:
+    """Optimizer arguments for an exponential moving average of the weights (none when ``momentum`` is 0).
+
+    The average overwrites the model's weights at the last step of every epoch, so what is validated, kept
+    as the best epoch, saved and exported is the average (Keras' ``finalize_variable_values`` does the same
+    once more when fit ends); training then goes on from the average.
+    """
+    if momentum <= 0:
+        return {}
+    if momentum >= 1:
+        raise ValueError(f"--ema-momentum {momentum}: must be below 1 (0: off)")
+    return {"use_ema": True, "ema_momentum": momentum, "ema_overwrite_frequency": max(1, steps_per_epoch)}
+
+
+@keras.saving.register_keras_serializable(package="happysad")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy of integer labels with label smoothing (Keras' sparse loss has none)."""
+
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0, name: str = "sparse_smoothed_ce", **kw: Any):
+        super().__init__(name=name, **kw)
+        self.num_classes, self.label_smoothing = num_classes, label_smoothing
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        onehot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+
+def make_loss(num_classes: int, label_smoothing: float = 0.0) -> Any:
+    """The training loss: targets pulled ``label_smoothing`` towards uniform, so the net stops pushing
+    probabilities to 0/1 on FER's noisy labels (Keras' own names when off, so older runs load unchanged)."""
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"--label-smoothing {label_smoothing}: must be in [0, 1)")
+    if num_classes == 2:
+        if label_smoothing == 0:
+            return "binary_crossentropy"
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    if label_smoothing == 0:
+        return "sparse_categorical_crossentropy"
+    return SparseSmoothedCrossentropy(num_classes, label_smoothing)
 
 
 def _predict(
-    model: keras.Model, samples: list[Sample], spec: PreprocessSpec, batch: int, k: int, skipped: SkippedFiles
+    model: keras.Model,
+    samples: list[Sample],
+    spec: PreprocessSpec,
+    batch: int,
+    k: int,
+    skipped: SkippedFiles,
+    flip_average: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and probabilities of the files that could still be read (labels from the data set itself, so
-    a file skipped on the way cannot shift them)."""
+    a file skipped on the way cannot shift them); with ``flip_average`` the mean over each image and its
+    mirror, the device's rule for such a model."""
     ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch, skipped=skipped)
     ys, outs = [], []
     for x, y in ds:
-        outs.append(np.asarray(model(x, training=False)))  # works under any strategy
+        out = np.asarray(model(x, training=False))  # works under any strategy
+        if flip_average:  # sigmoid or softmax outputs are probabilities: their mean is the mean probability
+            out = (out + np.asarray(model(tf.reverse(x, axis=[2]), training=False))) / 2.0
+        outs.append(out)
         ys.append(y.numpy())
     if not outs:
         return np.zeros(0, np.int64), np.zeros((0, k))
@@ -113,8 +168,8 @@ def _build(
     with strategy.scope():
         if resume_from is not None:
             return load_checkpoint_model(resume_from)
-        model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout)
-        loss = "binary_crossentropy" if k == 2 else "sparse_categorical_crossentropy"
+        model = build_model(cfg.image_size, cfg.channels, k, cfg.arch, cfg.dropout, cfg.width)
+        loss = make_loss(k, cfg.label_smoothing)
         # Two classes: accuracy at the configured threshold, the device's decision rule, not Keras' 0.5.
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=cfg.threshold) if k == 2 else "accuracy"
         model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=[accuracy])
@@ -138,6 +193,7 @@ def _write_outputs(
         threshold=cfg.threshold,
         uncertain_band=cfg.uncertain_band if k == 2 else 0.0,
         output="sigmoid" if k == 2 else "softmax",
+        flip_average=cfg.flip_average,
         extra={
             "arch": cfg.arch,
             "data_fingerprint": fingerprint(train_s),
@@ -228,6 +284,7 @@ def _fit(
         seed=cfg.seed,
         cache=cfg.cache,
         augment_strength=cfg.augment_strength,
+        random_erasing=cfg.random_erasing,
         skipped=skipped,
     )
     val_ds = make_dataset(
@@ -321,7 +378,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "splits": {},
     }
     for name, samples in splits.items():
-        y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k, skipped)
+        y, p = _predict(model, samples, spec, max(cfg.batch_size, 64), k, skipped, cfg.flip_average)
         if len(y):
             metrics["splits"][name] = classification_metrics(y, p, classes, cfg.threshold)
     metrics["skipped_during_training"] = len(skipped)
