@@ -103,6 +103,7 @@ class BlazeFace:
         self.anchors = anchor_centres(spec.anchors)
         self.input, self.boxes_out, self.scores_out = _check_io(self.interp, model, self.size, len(self.anchors))
         self.buffer = np.full((1, self.size, self.size, 3), -1.0, dtype=np.float32)
+        self._box: Letterbox | None = None  # the frame geometry the buffer's black padding was laid out for
 
     def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
         fh, fw = image.shape[:2]
@@ -113,7 +114,9 @@ class BlazeFace:
         elif order == "BGR":
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         buf = self.buffer
-        buf.fill(-1.0)  # black padding, as MediaPipe letterboxes
+        if box != self._box:  # black padding, as MediaPipe letterboxes; the picture's area is rewritten each frame
+            buf.fill(-1.0)
+            self._box = box
         view = buf[0, box.pad_y : box.pad_y + box.height, box.pad_x : box.pad_x + box.width]
         np.multiply(small, np.float32(1 / 127.5), out=view, casting="unsafe")
         view -= 1.0

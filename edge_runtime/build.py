@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_output_file
-from .detect import Detector, open_detector
+from .blazeface import MODELS
+from .detect import Detector, find_model_file, open_detector
 from .errors import RuntimeFailure
 from .headless import check_headless, headless_sinks
 from .model import Classifier, ModelOptions, load_classifier, resolve_model
@@ -54,6 +55,7 @@ class RunConfig:
     detector: str | None = None  # blazeface, blazeface-full or haar; None: blazeface if its file is installed
     detector_model: str | None = None  # a BlazeFace .tflite file given directly
     align: bool = True  # level the eyes before cutting the face (detectors with keypoints)
+    detect_ahead: bool = True  # BlazeFace finds the next frame's faces while this frame's are classified
     detect_width: int = 320  # haar: the cascade searches a copy this wide
     detect_every: int = 5  # haar: full search every N frames, local search around tracked faces between
     stats_every_s: float = 5.0
@@ -74,8 +76,29 @@ class RunConfig:
     snapshot_crop: bool = False  # also save the face crop
 
 
+def side_by_side(cfg: RunConfig) -> bool:
+    """Whether BlazeFace will run beside the classifier (``Pipeline.ahead``): its file is given or installed."""
+    if not cfg.detect_ahead or cfg.detector == "haar":
+        return False
+    return bool(cfg.detector_model) or find_model_file(MODELS[cfg.detector or "blazeface"].file) is not None
+
+
+def split_threads(total: int) -> tuple[int, int]:
+    """(detector, classifier) interpreter threads when the two run side by side: they share the cores. On 2
+    cores one each beat two each (oversubscribed) and the sequential loop with two (``bench/runtime.py``)."""
+    detector = max(1, total // 2)
+    return detector, max(1, total - detector)
+
+
 def build_classifier(cfg: RunConfig) -> Classifier:
-    return load_classifier(resolve_model(cfg.model), cfg.model_options, threads=cfg.threads, delegate=cfg.delegate)
+    face_threads = split_threads(cfg.threads)[1] if side_by_side(cfg) else None
+    return load_classifier(
+        resolve_model(cfg.model),
+        cfg.model_options,
+        threads=cfg.threads,
+        delegate=cfg.delegate,
+        face_threads=face_threads,
+    )
 
 
 def build_tracker(clf: Classifier) -> Tracker:
@@ -88,7 +111,8 @@ def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -
     """A face detector when the model classifies faces; None when it classifies whole frames."""
     if clf.info.preprocessing.face_crop.roi != "face":
         return None
-    return open_detector(cfg.detector, cfg.detector_model, cfg.threads, cfg.detect_width, log)
+    threads = split_threads(cfg.threads)[0] if side_by_side(cfg) else cfg.threads
+    return open_detector(cfg.detector, cfg.detector_model, threads, cfg.detect_width, log)
 
 
 def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
@@ -139,6 +163,7 @@ def build_pipeline(
         log=log,
         search=SearchPlan(refresh_every=cfg.detect_every),
         align=cfg.align,
+        ahead=cfg.detect_ahead,
     )
 
 

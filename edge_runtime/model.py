@@ -84,19 +84,14 @@ class Classifier:
         return np.stack([raw, mirror])
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """``infer``'s output -> one probability per label: the row's, or the mean over a face and its mirror."""
-        if raw.ndim == 2:
-            rows = np.stack([self._row_probabilities(r) for r in raw])
-            return np.asarray(rows.mean(axis=0), dtype=np.float32)
-        return self._row_probabilities(raw)
-
-    def _row_probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """Raw (possibly quantized) output row -> sigmoid: [1-p, p] with p = P(labels[1]); softmax: as given."""
-        raw = dequantize(raw, self.runner.output)
+        """``infer``'s output -> one probability per label: the row's, or the mean over a face and its mirror.
+        Sigmoid: [1-p, p] with p = P(labels[1]) clipped to [0, 1]; softmax: as given. All rows at once (this
+        runs per face: a handful of numpy calls, not a loop)."""
+        rows = dequantize(raw.reshape(-1, raw.shape[-1]), self.runner.output)
         if self.info.output == "sigmoid":
-            p = float(np.clip(raw[0], 0.0, 1.0))
+            p = np.clip(rows[:, 0], 0.0, 1.0).mean(dtype=np.float64)
             return np.array([1.0 - p, p], dtype=np.float32)
-        return raw.astype(np.float32, copy=False)
+        return np.asarray(rows.mean(axis=0), dtype=np.float32)
 
     def classify(self, pixels_batch: np.ndarray) -> np.ndarray:
         """[N,H,W,C] uint8 -> [N, labels] probabilities (one invoke per image; batch stays 1)."""
@@ -211,13 +206,19 @@ def load_classifier(
     threads: int | None = None,
     delegate: str | None = None,
     backend: Backend | None = None,
+    face_threads: int | None = None,
 ) -> Classifier:
-    """Check the file, read its metadata, build the interpreter once, check the tensors."""
+    """Check the file, read its metadata, build the interpreter once, check the tensors. ``face_threads``:
+    the interpreter's threads instead of ``threads`` when the model classifies faces (a detector runs beside
+    it and has the other cores)."""
     path = Path(path)
     flat = _read_flat(path)
     info = _info_from_metadata(flat, path)
     backend = backend or find_backend()
     check_runtime_version(flat, backend, path)
+    roi = opts.roi or (info.preprocessing.face_crop.roi if info else FaceCrop.roi)
+    if face_threads is not None and roi == "face":
+        threads = face_threads
     runner = Runner(build_interpreter(backend, path, threads, delegate))
     if len(runner.input.shape) != 4:
         raise RuntimeFailure(f"{path} is not an image classifier: input shape {list(runner.input.signature)}")

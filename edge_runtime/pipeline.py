@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
+from .ahead import DetectAhead, Found
 from .align import face_region
 from .draw import annotate
 from .face import Detector, Face
@@ -101,6 +102,7 @@ class Pipeline:
         log: Callable[[str], None] = lambda m: None,
         search: SearchPlan | None = None,
         align: bool = True,
+        ahead: bool = True,
     ) -> None:
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
         # the model's training crop, as this detector must cut it (computed once: metadata and detector are fixed)
@@ -109,6 +111,8 @@ class Pipeline:
         self.stats = stats or StageStats()
         self.log = log
         self.search = search or SearchPlan()
+        # a detector without per-stream state finds the next frame's faces while this one is classified
+        self.ahead = ahead and detector is not None and not isinstance(detector, HaarDetector)
 
     def faces(self, frame: Frame, independent: bool) -> list[Face | None]:
         """Detected faces, or [None] (the whole frame) in frame mode."""
@@ -130,11 +134,11 @@ class Pipeline:
         region = frame.image if face is None else face_region(frame.image, face, self.crop, self.align)
         return to_model_pixels(region, self.classifier.spec, frame.order)
 
-    def process(self, frame: Frame, independent: bool = False) -> list[Result]:
-        """One readable frame through detect, preprocess, infer and postprocess, each timed."""
+    def process(self, frame: Frame, independent: bool = False, found: Found | None = None) -> list[Result]:
+        """One readable frame through detect (unless ``found`` ahead), preprocess, infer and postprocess."""
         assert frame.image is not None
         st, clf, t0 = self.stats, self.classifier, time.perf_counter()
-        faces = self.faces(frame, independent)
+        faces: list[Face | None] = list(found.faces) if found else self.faces(frame, independent)
         t1 = time.perf_counter()
         tensors = [clf.to_tensor(self.pixels(frame, f)) for f in faces]
         t2 = time.perf_counter()
@@ -147,7 +151,7 @@ class Pipeline:
         )
         t4 = time.perf_counter()
         if self.detector is not None:
-            st.add("detect", t1 - t0)
+            st.add("detect", found.seconds if found else t1 - t0)
         if faces:  # a frame without faces would pull the per-face percentiles towards zero
             st.add("preprocess", t2 - t1)
             st.add("infer", t3 - t2)
@@ -186,6 +190,8 @@ class Pipeline:
         st = self.stats
         started = st.started = time.perf_counter()
         frames = iter(source.frames())
+        ahead = DetectAhead(frames, self.detector) if self.ahead and self.detector is not None else None
+        items: Iterator[Found | Frame | None] = iter(ahead) if ahead else frames
         try:
             while True:
                 reason = _stop_reason(stop, limits, summary, time.perf_counter() - started)
@@ -193,26 +199,31 @@ class Pipeline:
                     summary.stopped_by = reason
                     break
                 t0 = time.perf_counter()
-                frame = next(frames, _END)
-                if frame is _END:
+                item = next(items, _END)
+                if item is _END:
                     summary.stopped_by = source.failure or "end of source"
                     break
-                if not isinstance(frame, Frame):  # None: a live source with nothing new yet
+                if item is None:  # a live source with nothing new yet
                     continue
-                st.add("capture", time.perf_counter() - t0)
-                reason = self.step(frame, source.independent, summary)
+                found = item if isinstance(item, Found) else None
+                frame = found.frame if found else item
+                assert isinstance(frame, Frame)
+                st.add("capture", time.perf_counter() - t0)  # with detection ahead: the wait for frame and faces
+                reason = self.step(frame, source.independent, summary, found)
                 if reason:
                     summary.stopped_by = reason
                     break
                 if limits.stats_every and st.due(limits.stats_every):
                     self.log(st.report())
         finally:
+            if ahead:
+                ahead.close()
             st.stop()
             summary.dropped = getattr(source, "dropped", 0)
             summary.reconnects = getattr(source, "reconnects", 0)
         return summary
 
-    def step(self, frame: Frame, independent: bool, summary: Summary) -> str | None:
+    def step(self, frame: Frame, independent: bool, summary: Summary, found: Found | None = None) -> str | None:
         """One frame from the source to the sinks; a reason to stop, or None."""
         if frame.image is None:
             summary.skipped[frame.skipped or "unreadable"] += 1
@@ -220,7 +231,7 @@ class Pipeline:
             return None
         if independent:
             self.tracker.reset()
-        results = self.process(frame, independent)
+        results = self.process(frame, independent, found)
         summary.frames += 1
         self.stats.frames += 1
         summary.results += len(results)
