@@ -102,8 +102,6 @@ class BlazeFace:
         self.size = spec.anchors.size
         self.anchors = anchor_centres(spec.anchors)
         self.input, self.boxes_out, self.scores_out = _check_io(self.interp, model, self.size, len(self.anchors))
-        self.buffer = np.full((1, self.size, self.size, 3), -1.0, dtype=np.float32)
-        self._box: Letterbox | None = None  # the frame geometry the buffer's black padding was laid out for
 
     def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
         fh, fw = image.shape[:2]
@@ -113,24 +111,30 @@ class BlazeFace:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
         elif order == "BGR":
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        buf = self.buffer
-        if box != self._box:  # black padding, as MediaPipe letterboxes; the picture's area is rewritten each frame
-            buf.fill(-1.0)
-            self._box = box
-        view = buf[0, box.pad_y : box.pad_y + box.height, box.pad_x : box.pad_x + box.width]
-        np.multiply(small, np.float32(1 / 127.5), out=view, casting="unsafe")
-        view -= 1.0
-        self.interp.set_tensor(self.input, buf)
+        self._write_input(small, box)
         self.interp.invoke()
-        raw = self.interp.get_tensor(self.boxes_out)[0]
-        logits = self.interp.get_tensor(self.scores_out)[0]
-        corners, scores, kps = decode(raw, logits, self.anchors, self.size, self.spec.min_score)
+        corners, scores, kps = self._read_outputs()
         faces = []
         for c, score, kp in weighted_nms(corners, scores, kps, self.spec.nms_iou):
             x0, y0 = box.to_frame(c[:2], self.size)
             x1, y1 = box.to_frame(c[2:], self.size)
             faces.append(Face(_clip_box(x0, y0, x1, y1, fw, fh), score, box.to_frame(kp.reshape(-1, 2), self.size)))
         return [f for f in faces if f.box[2] > 1 and f.box[3] > 1]
+
+    def _write_input(self, small: np.ndarray, box: Letterbox) -> None:
+        """Pixels scaled to [-1, 1] straight into the interpreter's input tensor (no staging copy), black
+        padding around them as MediaPipe letterboxes. The view is dropped before ``invoke``, as LiteRT asks."""
+        buf = self.interp.tensor(self.input)()[0]
+        buf.fill(-1.0)
+        view = buf[box.pad_y : box.pad_y + box.height, box.pad_x : box.pad_x + box.width]
+        np.multiply(small, np.float32(1 / 127.5), out=view, casting="unsafe")
+        view -= 1.0
+
+    def _read_outputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Decoded from views of the output tensors: only the anchors that pass the score are copied."""
+        raw = self.interp.tensor(self.boxes_out)()[0]
+        logits = self.interp.tensor(self.scores_out)()[0]
+        return decode(raw, logits, self.anchors, self.size, self.spec.min_score)
 
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
