@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from edge_runtime.bench_cli import invoke_latency, pipeline_fps
 from edge_runtime.build import RunConfig
-from edge_runtime.detect import DETECTORS
+from edge_runtime.detect import DETECTORS, open_detector
 from edge_runtime.model import PACKAGED_MODEL, ModelOptions, load_classifier
 from edge_runtime.preprocess import to_model_pixels
 from edge_runtime.stats import StageStats
@@ -102,6 +102,24 @@ def rounds(modes: dict[str, RunConfig], n: int) -> tuple[dict[str, list[float]],
     return fps, stats
 
 
+def detect_alone(name: str, threads: int, video: Path, frames: int = 150) -> float:
+    """p50 ms of the detector's own ``detect`` on the clip's first frames, nothing else running."""
+    import cv2
+
+    det = open_detector(name, threads=threads)
+    cap = cv2.VideoCapture(str(video))
+    times = []
+    for _ in range(frames):
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        t = time.perf_counter()
+        det.detect(bgr, "BGR")
+        times.append(time.perf_counter() - t)
+    cap.release()
+    return float(np.median(times[5:] or times)) * 1e3
+
+
 def spread(values: list[float]) -> str:
     return " ".join(f"{v:.0f}" for v in values)
 
@@ -137,7 +155,9 @@ def main() -> int:
     bare50, bare90 = invoke_latency(clf, runs=300)
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     cold50, cold90 = invoke_latency(clf, runs=300, between=lambda: frame.copy())
-    run = RunConfig(model=str(args.model), source=str(args.video), threads=args.threads, loop=True, max_frames=args.frames)
+    run = RunConfig(
+        model=str(args.model), source=str(args.video), threads=args.threads, loop=True, max_frames=args.frames
+    )
     modes = {
         "face": replace(run, model_options=ModelOptions(roi="face")),
         "face, in turn": replace(run, model_options=ModelOptions(roi="face"), detect_ahead=False),
@@ -198,7 +218,8 @@ def main() -> int:
     else:
         lines.append(row("origin way: Keras predict per frame", "skipped: no --keras"))
     lines.append(row("face / frame mode FPS, same run (machine shared)", f"{face_fps / frame_fps:.2f}"))
-    lines.append(row("face mode: detector ahead / in turn", f"{face_fps / turn_fps:.2f}"))
+    ahead = "in turn: --threads 1" if args.threads < 2 else f"{face_fps / turn_fps:.2f}"
+    lines.append(row("face mode: detector ahead / in turn", ahead))
     per_detector = {name: replace(modes["face"], detector=name) for name in DETECTORS}
     det_fps, det_stats = rounds(per_detector, args.rounds)
     for name in DETECTORS:  # each detector in face mode: FPS, its ratio to frame mode, p50 of the detect stage
@@ -206,6 +227,8 @@ def main() -> int:
         det50 = (det_stats[name].percentiles("detect") or (float("nan"),))[0]
         cell = f"{fps:.0f} / {fps / frame_fps:.2f} / {det50:.2f}"
         lines.append(row(f"{name}: FPS / face:frame / detect p50 ms", cell))
+        alone = " / ".join(f"{detect_alone(name, n, args.video):.2f}" for n in (1, 2))
+        lines.append(row(f"  {name}: detect() alone p50 ms, 1 / 2 threads", alone))
     if args.headless_rounds:  # --serve with 0, 1, 3 viewers and --mqtt beside plain face mode (bench/headless_cost.py)
         from bench.headless_cost import rows as headless_rows
 

@@ -77,8 +77,9 @@ class RunConfig:
 
 
 def side_by_side(cfg: RunConfig) -> bool:
-    """Whether BlazeFace will run beside the classifier (``Pipeline.ahead``): its file is given or installed."""
-    if not cfg.detect_ahead or cfg.detector == "haar":
+    """Whether BlazeFace will run beside the classifier (``Pipeline.ahead``): its file is given or installed,
+    and there are threads to share (``--threads 1`` keeps one interpreter running at a time)."""
+    if not cfg.detect_ahead or cfg.detector == "haar" or cfg.threads < 2:
         return False
     return bool(cfg.detector_model) or find_model_file(MODELS[cfg.detector or "blazeface"].file) is not None
 
@@ -163,7 +164,7 @@ def build_pipeline(
         log=log,
         search=SearchPlan(refresh_every=cfg.detect_every),
         align=cfg.align,
-        ahead=cfg.detect_ahead,
+        ahead=side_by_side(cfg),
     )
 
 

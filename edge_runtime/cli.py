@@ -118,7 +118,12 @@ def run(
     height: Annotated[int | None, typer.Option(min=1, help="camera mode height")] = None,
     fps: Annotated[float | None, typer.Option(min=0.1, help="camera mode frame rate")] = None,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="interpreter threads", show_default="all cores, at most 4")
+        int | None,
+        typer.Option(
+            min=1,
+            help="interpreter threads; with BlazeFace the detector (a frame ahead) and the classifier share them",
+            show_default="all cores, at most 4",
+        ),
     ] = None,
     delegate: Annotated[str | None, typer.Option(help="external delegate library, e.g. libedgetpu.so.1")] = None,
     roi: Annotated[

@@ -143,6 +143,7 @@ def test_haar_keeps_the_sequential_loop_and_the_threads_are_shared(models, monke
     cfg = RunConfig(model=str(models["int8"]), source="x", threads=4)
     assert not side_by_side(replace(cfg, detector="haar")) and not side_by_side(replace(cfg, detect_ahead=False))
     assert side_by_side(replace(cfg, detector_model="some.tflite"))
+    assert not side_by_side(replace(cfg, detector_model="some.tflite", threads=1))
     for module in (build, detect):  # BlazeFace not installed: Haar, in turn
         monkeypatch.setattr(module, "find_model_file", lambda *a, **k: None)
     assert not side_by_side(cfg)
