@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,7 +66,6 @@ def first_result_and_rss(model: Path, video: Path) -> tuple[float, float]:
 
 def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, float]:
     """(ms per frame, import+load seconds) of model.predict on single frames, as the origin documents did."""
-    import cv2
 
     t0 = time.perf_counter()
     import keras
@@ -76,6 +76,17 @@ def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, 
     load_s = time.perf_counter() - t0
     _, h, _w, c = model.input_shape
     spec = PreprocessSpec.for_size(h, channels=c)
+
+    def predict(bgr: np.ndarray) -> None:
+        model.predict(to_model_pixels(bgr, spec, "BGR").astype(np.float32)[None], verbose=0)
+
+    return per_frame_ms(predict, video, frames, skip=1), load_s
+
+
+def per_frame_ms(work: Callable[[np.ndarray], object], video: Path, frames: int, skip: int) -> float:
+    """p50 ms of ``work`` on each of the video's first ``frames`` frames (the first ``skip`` are warm-up)."""
+    import cv2
+
     cap = cv2.VideoCapture(str(video))
     times = []
     for _ in range(frames):
@@ -83,11 +94,10 @@ def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, 
         if not ok:
             break
         t = time.perf_counter()
-        x = to_model_pixels(bgr, spec, "BGR").astype(np.float32)[None]
-        model.predict(x, verbose=0)
+        work(bgr)
         times.append(time.perf_counter() - t)
     cap.release()
-    return float(np.median(times[1:] or times)) * 1e3, load_s
+    return float(np.median(times[skip:] or times)) * 1e3
 
 
 def rounds(modes: dict[str, RunConfig], n: int) -> tuple[dict[str, list[float]], dict[str, StageStats]]:
@@ -104,20 +114,8 @@ def rounds(modes: dict[str, RunConfig], n: int) -> tuple[dict[str, list[float]],
 
 def detect_alone(name: str, threads: int, video: Path, frames: int = 150) -> float:
     """p50 ms of the detector's own ``detect`` on the clip's first frames, nothing else running."""
-    import cv2
-
     det = open_detector(name, threads=threads)
-    cap = cv2.VideoCapture(str(video))
-    times = []
-    for _ in range(frames):
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        t = time.perf_counter()
-        det.detect(bgr, "BGR")
-        times.append(time.perf_counter() - t)
-    cap.release()
-    return float(np.median(times[5:] or times)) * 1e3
+    return per_frame_ms(lambda bgr: det.detect(bgr, "BGR"), video, frames, skip=5)
 
 
 def spread(values: list[float]) -> str:
