@@ -86,7 +86,8 @@ def side_by_side(cfg: RunConfig) -> bool:
 
 def split_threads(total: int) -> tuple[int, int]:
     """(detector, classifier) interpreter threads when the two run side by side: they share the cores. On 2
-    cores one each beat two each (oversubscribed) and the sequential loop with two (``bench/runtime.py``)."""
+    cores one each beat two each (oversubscribed) and the sequential loop with two (interleaved runs, README
+    "The face detector")."""
     detector = max(1, total // 2)
     return detector, max(1, total - detector)
 
