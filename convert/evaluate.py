@@ -39,14 +39,12 @@ def to_probabilities(scores: np.ndarray, n_classes: int) -> np.ndarray:
 def keras_probabilities(model: Any, pixels: np.ndarray, n_classes: int, flip_average: bool = False) -> np.ndarray:
     """The reference the converted files are held to: Keras on the same uint8 pixels, as float32 0..255;
     with ``flip_average`` (the model's metadata) the mean over each image and its mirror, as the device does."""
-    views = [pixels, pixels[:, :, ::-1]] if flip_average else [pixels]
-    probs = [
-        to_probabilities(
-            np.asarray(model.predict(v.astype(np.float32), batch_size=32, verbose=0), dtype=np.float32), n_classes
-        )
-        for v in views
-    ]
-    return np.asarray(np.mean(probs, axis=0))
+    from train.metrics import mirror_mean
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(batch.astype(np.float32), batch_size=32, verbose=0), dtype=np.float32)
+
+    return to_probabilities(mirror_mean(predict, pixels, flip_average), n_classes)
 
 
 def device_classifier(path: Path, threads: int = 1) -> Classifier:

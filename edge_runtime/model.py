@@ -94,7 +94,7 @@ class Classifier:
         return np.asarray(rows.mean(axis=0), dtype=np.float32)
 
     def classify(self, pixels_batch: np.ndarray) -> np.ndarray:
-        """[N,H,W,C] uint8 -> [N, labels] probabilities (one invoke per image; batch stays 1)."""
+        """[N,H,W,C] uint8 -> [N, labels] probabilities (``infer`` per image: batch stays 1)."""
         return np.stack([self.probabilities(self.infer(self.to_tensor(p))) for p in pixels_batch])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,16 @@ def to_probabilities(out: np.ndarray, num_classes: int) -> np.ndarray:
     out = np.asarray(out, dtype=np.float64).reshape(len(out), -1)
     if num_classes == 2 and out.shape[1] == 1:
         return np.concatenate([1.0 - out, out], axis=1)
+    return out
+
+
+def mirror_mean(predict: Callable[[Any], Any], x: Any, flip_average: bool) -> np.ndarray:
+    """``predict(x)`` as an array; with ``flip_average`` its mean with ``predict`` of the mirrored batch
+    ([N, H, W, C], width reversed): the device's rule for such a model (``Classifier.probabilities``). Sigmoid
+    or softmax outputs are probabilities, so their mean is the mean probability."""
+    out = np.asarray(predict(x))
+    if flip_average:
+        out = (out + np.asarray(predict(x[:, :, ::-1]))) / 2.0
     return out
 
 

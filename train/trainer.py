@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .data import DataError, Sample, fingerprint, remove_overlap, scan, stratified_split
 from .dist_loop import fit_distributed
 from .distribute import make_strategy, writes_run_folder
-from .metrics import classification_metrics, to_probabilities
+from .metrics import classification_metrics, mirror_mean, to_probabilities
 from .model import build_model
 from .pipeline import SkippedFiles, make_dataset
 from .plots import plot_confusion, plot_curves
@@ -144,10 +144,7 @@ def _predict(
     ds = make_dataset([s.path for s in samples], [s.label for s in samples], spec, batch, skipped=skipped)
     ys, outs = [], []
     for x, y in ds:
-        out = np.asarray(model(x, training=False))  # works under any strategy
-        if flip_average:  # sigmoid or softmax outputs are probabilities: their mean is the mean probability
-            out = (out + np.asarray(model(tf.reverse(x, axis=[2]), training=False))) / 2.0
-        outs.append(out)
+        outs.append(mirror_mean(lambda b: model(b, training=False), x, flip_average))  # works under any strategy
         ys.append(y.numpy())
     if not outs:
         return np.zeros(0, np.int64), np.zeros((0, k))
