@@ -10,12 +10,13 @@ RSS / first-result row runs hs-run in a fresh process that never imports it.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,16 +101,58 @@ def per_frame_ms(work: Callable[[np.ndarray], object], video: Path, frames: int,
     return float(np.median(times[skip:] or times)) * 1e3
 
 
-def rounds(modes: dict[str, RunConfig], n: int) -> tuple[dict[str, list[float]], dict[str, StageStats]]:
-    """Each mode's FPS in ``n`` interleaved rounds (the machine's speed drifts: interleaving shares the drift
-    out), and each mode's stage timings from its last round."""
-    fps: dict[str, list[float]] = {m: [] for m in modes}
-    stats: dict[str, StageStats] = {}
+@dataclass
+class Rounds:
+    """Each mode's FPS and process CPU ms per frame (all threads) per round, and its last round's stages."""
+
+    fps: dict[str, list[float]] = field(default_factory=dict)
+    cpu_ms: dict[str, list[float]] = field(default_factory=dict)
+    stats: dict[str, StageStats] = field(default_factory=dict)
+
+    def median(self, mode: str) -> float:
+        return float(np.median(self.fps[mode]))
+
+
+def rounds(modes: dict[str, RunConfig], n: int) -> Rounds:
+    """``n`` interleaved rounds of each mode: the machine's speed drifts, and interleaving shares the drift out."""
+    out = Rounds({m: [] for m in modes}, {m: [] for m in modes})
     for _ in range(n):
         for mode, cfg in modes.items():
-            f, stats[mode] = pipeline_fps(cfg)
-            fps[mode].append(f)
-    return fps, stats
+            c0 = time.process_time()
+            f, out.stats[mode] = pipeline_fps(cfg)
+            out.fps[mode].append(f)
+            out.cpu_ms[mode].append((time.process_time() - c0) * 1e3 / (cfg.max_frames or 1))
+    return out
+
+
+def work_alone(cfg: RunConfig, frames: int = 275) -> dict[str, float]:
+    """CPU ms per frame of face mode's jobs done one after another in one thread, nothing else running: decode,
+    detect, and the rest (cut, classify, track, hand to the sinks). Their sum over the cores is the fastest the
+    pipeline could go on this machine now, were its threads to share the cores perfectly."""
+    from edge_runtime.ahead import Found
+    from edge_runtime.build import build_classifier, build_pipeline
+    from edge_runtime.sources import Frame, open_capture
+
+    assert cfg.source is not None
+    pipe = build_pipeline(cfg, build_classifier(cfg), [])
+    assert pipe.detector is not None
+    cap, images = open_capture(cfg.source), []
+    c0 = time.process_time()
+    while len(images) < frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        images.append(bgr)
+    c1 = time.process_time()
+    faces = [list(pipe.detector.detect(bgr, "BGR")) for bgr in images]
+    c2 = time.process_time()
+    for i, (bgr, found) in enumerate(zip(images, faces)):
+        frame = Frame(bgr, i, i / 30.0, cfg.source, clock=i / 30.0)
+        pipe.output(frame, pipe.process(frame, found=Found(frame, found, 0.0)))
+    c3 = time.process_time()
+    cap.release()
+    n = max(1, len(images))
+    return {"decode": (c1 - c0) * 1e3 / n, "detect": (c2 - c1) * 1e3 / n, "rest": (c3 - c2) * 1e3 / n}
 
 
 def detect_alone(name: str, threads: int, video: Path, frames: int = 150) -> float:
@@ -161,9 +204,13 @@ def main() -> int:
         "face, in turn": replace(run, model_options=ModelOptions(roi="face"), detect_ahead=False),
         "frame": replace(run, model_options=ModelOptions(roi="frame")),
     }
-    fps_of, stats_of = rounds(modes, args.rounds)
-    face_fps, frame_fps, turn_fps = (float(np.median(fps_of[m])) for m in ("face", "frame", "face, in turn"))
-    face_stats, frame_stats = stats_of["face"], stats_of["frame"]
+    main_rounds = rounds(modes, args.rounds)
+    fps_of = main_rounds.fps
+    face_fps, frame_fps, turn_fps = (main_rounds.median(m) for m in ("face", "frame", "face, in turn"))
+    face_stats, frame_stats = main_rounds.stats["face"], main_rounds.stats["frame"]
+    alone = work_alone(modes["face"])
+    alone_ms = sum(alone.values())
+    cores = os.cpu_count() or 1
     inf50 = (frame_stats.percentiles("infer") or (float("nan"),))[0]
     invokes = 2 if clf.info.flip_average else 1  # a flip-averaged model runs the face and its mirror
     inp = clf.runner.input
@@ -187,6 +234,12 @@ def main() -> int:
             face_fps >= TARGETS["face_fps"],
         ),
         row(f"  face mode rounds; detector in turn instead: {turn_fps:.0f}", spread(fps_of["face"])),
+        row("  face mode CPU ms per frame, all threads (median)", f"{np.median(main_rounds.cpu_ms['face']):.2f}"),
+        row(
+            "  alone in one thread: decode + detect + rest (ms)",
+            " + ".join(f"{alone[k]:.2f}" for k in ("decode", "detect", "rest")),
+        ),
+        row(f"  ceiling: {cores} cores / {alone_ms:.2f} ms (FPS)", f"{cores * 1e3 / alone_ms:.0f}"),
         row(
             f"hs-run pipeline FPS, frame mode (median of {args.rounds})",
             f"{frame_fps:.1f}",
@@ -219,10 +272,10 @@ def main() -> int:
     ahead = "in turn: --threads 1" if args.threads < 2 else f"{face_fps / turn_fps:.2f}"
     lines.append(row("face mode: detector ahead / in turn", ahead))
     per_detector = {name: replace(modes["face"], detector=name) for name in DETECTORS}
-    det_fps, det_stats = rounds(per_detector, args.rounds)
+    det_rounds = rounds(per_detector, args.rounds)
     for name in DETECTORS:  # each detector in face mode: FPS, its ratio to frame mode, p50 of the detect stage
-        fps = float(np.median(det_fps[name]))
-        det50 = (det_stats[name].percentiles("detect") or (float("nan"),))[0]
+        fps = det_rounds.median(name)
+        det50 = (det_rounds.stats[name].percentiles("detect") or (float("nan"),))[0]
         cell = f"{fps:.0f} / {fps / frame_fps:.2f} / {det50:.2f}"
         lines.append(row(f"{name}: FPS / face:frame / detect p50 ms", cell))
         alone = " / ".join(f"{detect_alone(name, n, args.video):.2f}" for n in (1, 2))
