@@ -10,7 +10,6 @@ RSS / first-result row runs hs-run in a fresh process that never imports it.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.core_pair import pair_fps
 from edge_runtime.bench_cli import invoke_latency, pipeline_fps
 from edge_runtime.build import RunConfig
 from edge_runtime.detect import DETECTORS, open_detector
@@ -113,46 +113,20 @@ class Rounds:
         return float(np.median(self.fps[mode]))
 
 
-def rounds(modes: dict[str, RunConfig], n: int) -> Rounds:
-    """``n`` interleaved rounds of each mode: the machine's speed drifts, and interleaving shares the drift out."""
-    out = Rounds({m: [] for m in modes}, {m: [] for m in modes})
+def rounds(modes: dict[str, RunConfig], n: int, others: dict[str, Callable[[], float]] | None = None) -> Rounds:
+    """``n`` interleaved rounds of each mode (and of each of ``others``, a callable giving FPS): the machine's
+    speed drifts, and interleaving shares the drift out."""
+    others = others or {}
+    out = Rounds({m: [] for m in [*modes, *others]}, {m: [] for m in modes})
     for _ in range(n):
         for mode, cfg in modes.items():
             c0 = time.process_time()
             f, out.stats[mode] = pipeline_fps(cfg)
             out.fps[mode].append(f)
             out.cpu_ms[mode].append((time.process_time() - c0) * 1e3 / (cfg.max_frames or 1))
+        for name, measure in others.items():
+            out.fps[name].append(measure())
     return out
-
-
-def work_alone(cfg: RunConfig, frames: int = 275) -> dict[str, float]:
-    """CPU ms per frame of face mode's jobs done one after another in one thread, nothing else running: decode,
-    detect, and the rest (cut, classify, track, hand to the sinks). Their sum over the cores is the fastest the
-    pipeline could go on this machine now, were its threads to share the cores perfectly."""
-    from edge_runtime.ahead import Found
-    from edge_runtime.build import build_classifier, build_pipeline
-    from edge_runtime.sources import Frame, open_capture
-
-    assert cfg.source is not None
-    pipe = build_pipeline(cfg, build_classifier(cfg), [])
-    assert pipe.detector is not None
-    cap, images = open_capture(cfg.source), []
-    c0 = time.process_time()
-    while len(images) < frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        images.append(bgr)
-    c1 = time.process_time()
-    faces = [list(pipe.detector.detect(bgr, "BGR")) for bgr in images]
-    c2 = time.process_time()
-    for i, (bgr, found) in enumerate(zip(images, faces)):
-        frame = Frame(bgr, i, i / 30.0, cfg.source, clock=i / 30.0)
-        pipe.output(frame, pipe.process(frame, found=Found(frame, found, 0.0)))
-    c3 = time.process_time()
-    cap.release()
-    n = max(1, len(images))
-    return {"decode": (c1 - c0) * 1e3 / n, "detect": (c2 - c1) * 1e3 / n, "rest": (c3 - c2) * 1e3 / n}
 
 
 def detect_alone(name: str, threads: int, video: Path, frames: int = 150) -> float:
@@ -204,13 +178,12 @@ def main() -> int:
         "face, in turn": replace(run, model_options=ModelOptions(roi="face"), detect_ahead=False),
         "frame": replace(run, model_options=ModelOptions(roi="frame")),
     }
-    main_rounds = rounds(modes, args.rounds)
+    pair = {"core pair": lambda: sum(pair_fps(args.model, args.video, args.frames))}
+    main_rounds = rounds(modes, args.rounds, pair)
     fps_of = main_rounds.fps
     face_fps, frame_fps, turn_fps = (main_rounds.median(m) for m in ("face", "frame", "face, in turn"))
     face_stats, frame_stats = main_rounds.stats["face"], main_rounds.stats["frame"]
-    alone = work_alone(modes["face"])
-    alone_ms = sum(alone.values())
-    cores = os.cpu_count() or 1
+    pair_sum = main_rounds.median("core pair")
     inf50 = (frame_stats.percentiles("infer") or (float("nan"),))[0]
     invokes = 2 if clf.info.flip_average else 1  # a flip-averaged model runs the face and its mirror
     inp = clf.runner.input
@@ -235,11 +208,11 @@ def main() -> int:
         ),
         row(f"  face mode rounds; detector in turn instead: {turn_fps:.0f}", spread(fps_of["face"])),
         row("  face mode CPU ms per frame, all threads (median)", f"{np.median(main_rounds.cpu_ms['face']):.2f}"),
+        row("  a 1-thread pipeline per core at once, FPS summed", f"{pair_sum:.0f}"),
         row(
-            "  alone in one thread: decode + detect + rest (ms)",
-            " + ".join(f"{alone[k]:.2f}" for k in ("decode", "detect", "rest")),
+            "    (bench/core_pair.py) rounds; face mode / it",
+            f"{spread(fps_of['core pair'])}; {face_fps / pair_sum:.2f}",
         ),
-        row(f"  ceiling: {cores} cores / {alone_ms:.2f} ms (FPS)", f"{cores * 1e3 / alone_ms:.0f}"),
         row(
             f"hs-run pipeline FPS, frame mode (median of {args.rounds})",
             f"{frame_fps:.1f}",

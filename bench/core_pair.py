@@ -1,0 +1,85 @@
+"""What this machine's cores can do for face mode with nothing shared: one independent pipeline per core, each
+in its own process pinned to its core (``--threads 1``: detector and classifier in turn), all at once.
+
+    python bench/core_pair.py [--frames 800] [--model FILE] [--video FILE]
+
+The sum of their FPS is the yardstick for hs-run's one-process face mode: every core busy, as in hs-run,
+so it carries whatever the cores lose by working at the same time, but no GIL shared and no frame handed
+between threads. ``bench/runtime.py`` prints it beside face mode, in the same interleaved rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edge_runtime.model import PACKAGED_MODEL
+
+VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
+START_DELAY_S = 3.0  # every child is loaded and warm before the first one starts timing
+
+
+def pair_fps(model: Path, video: Path, frames: int) -> list[float]:
+    """Each core's pipeline FPS, all running at once (one child process per core)."""
+    cores = sorted(os.sched_getaffinity(0))
+    start = time.time() + START_DELAY_S
+
+    def argv(core: int) -> list[str]:
+        flags = {"--child": core, "--start": start, "--frames": frames, "--model": model, "--video": video}
+        return [sys.executable, __file__, *(str(x) for kv in flags.items() for x in kv)]
+
+    children = [
+        subprocess.Popen(argv(core), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for core in cores
+    ]
+    out = [c.communicate()[0] for c in children]
+    if any(c.returncode for c in children):
+        raise RuntimeError("a core's pipeline failed: " + " | ".join(out))
+    return [float(o.split()[-1]) for o in out]
+
+
+def child(core: int, start: float, model: Path, video: Path, frames: int) -> float:
+    """One pinned, single-threaded face-mode pipeline, timed from the shared start."""
+    from dataclasses import replace
+
+    from edge_runtime.bench_cli import pipeline_fps
+    from edge_runtime.build import RunConfig
+    from edge_runtime.model import ModelOptions
+
+    os.sched_setaffinity(0, {core})  # before any thread exists: the decoder's thread inherits it
+    cfg = RunConfig(model=str(model), source=str(video), threads=1, loop=True, model_options=ModelOptions(roi="face"))
+    pipeline_fps(replace(cfg, max_frames=30))  # warm: first invokes and the decoder's start-up
+    time.sleep(max(0.0, start - time.time()))
+    fps, _ = pipeline_fps(replace(cfg, max_frames=frames))
+    return fps
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=PACKAGED_MODEL)
+    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--frames", type=int, default=800, help="frames per core (the clip looped)")
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if not args.video.is_file():
+        print(f"core_pair: video {args.video} not found; pass --video", file=sys.stderr)
+        return 2
+    if args.child is not None:
+        print(f"{child(args.child, args.start, args.model, args.video, args.frames):.1f}")
+        return 0
+    fps = pair_fps(args.model, args.video, args.frames)
+    print(
+        f"one pipeline per core, {len(fps)} at once: " + " + ".join(f"{f:.0f}" for f in fps) + f" = {sum(fps):.0f} FPS"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
