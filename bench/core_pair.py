@@ -68,6 +68,9 @@ def main() -> int:
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if not args.model.is_file():
+        print(f"core_pair: no model at {args.model}; pass --model FILE.tflite", file=sys.stderr)
+        return 2
     if not args.video.is_file():
         print(f"core_pair: video {args.video} not found; pass --video", file=sys.stderr)
         return 2
