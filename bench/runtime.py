@@ -175,7 +175,7 @@ def main() -> int:
     )
     modes = {
         "face": replace(run, model_options=ModelOptions(roi="face")),
-        "face, in turn": replace(run, model_options=ModelOptions(roi="face"), detect_ahead=False),
+        "face, in turn": replace(run, model_options=ModelOptions(roi="face"), frame_workers=False),
         "frame": replace(run, model_options=ModelOptions(roi="frame")),
     }
     pair = {"core pair": lambda: sum(pair_fps(args.model, args.video, args.frames))}
@@ -206,7 +206,7 @@ def main() -> int:
             f">= {TARGETS['face_fps']:.0f}",
             face_fps >= TARGETS["face_fps"],
         ),
-        row(f"  face mode rounds; detector in turn instead: {turn_fps:.0f}", spread(fps_of["face"])),
+        row(f"  face mode rounds; frames in turn instead: {turn_fps:.0f}", spread(fps_of["face"])),
         row("  face mode CPU ms per frame, all threads (median)", f"{np.median(main_rounds.cpu_ms['face']):.2f}"),
         row("  a 1-thread pipeline per core at once, FPS summed", f"{pair_sum:.0f}"),
         row(
@@ -242,8 +242,8 @@ def main() -> int:
     else:
         lines.append(row("origin way: Keras predict per frame", "skipped: no --keras"))
     lines.append(row("face / frame mode FPS, same run (machine shared)", f"{face_fps / frame_fps:.2f}"))
-    ahead = "in turn: --threads 1" if args.threads < 2 else f"{face_fps / turn_fps:.2f}"
-    lines.append(row("face mode: detector ahead / in turn", ahead))
+    side = "in turn: --threads 1" if args.threads < 2 else f"{face_fps / turn_fps:.2f}"
+    lines.append(row("face mode: frame workers / in turn", side))
     per_detector = {name: replace(modes["face"], detector=name) for name in DETECTORS}
     det_rounds = rounds(per_detector, args.rounds)
     for name in DETECTORS:  # each detector in face mode: FPS, its ratio to frame mode, p50 of the detect stage

@@ -92,6 +92,7 @@ class BlazeFace:
 
     def __init__(self, model: Path, spec: BlazeSpec | None = None, threads: int | None = None) -> None:
         """``spec`` None: the variant is read from the file's input size (a ``--detector-model`` file)."""
+        self.path = model
         self.interp = build_interpreter(find_backend(), model, threads, None)
         if spec is None:
             side = int(self.interp.get_input_details()[0]["shape"][1])
@@ -102,6 +103,10 @@ class BlazeFace:
         self.size = spec.anchors.size
         self.anchors = anchor_centres(spec.anchors)
         self.input, self.boxes_out, self.scores_out = _check_io(self.interp, model, self.size, len(self.anchors))
+
+    def twin(self, threads: int = 1) -> BlazeFace:
+        """The same detector on an interpreter of its own, for another frame worker."""
+        return BlazeFace(self.path, self.spec, threads)
 
     def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
         fh, fw = image.shape[:2]

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import check_output_file
-from .blazeface import MODELS
+from .blazeface import MODELS, BlazeFace
 from .detect import Detector, find_model_file, open_detector
 from .errors import RuntimeFailure
 from .headless import check_headless, headless_sinks
 from .model import Classifier, ModelOptions, load_classifier, resolve_model
-from .pipeline import Pipeline, SearchPlan
+from .pipeline import Lane, Pipeline, SearchPlan
 from .sinks import JsonLinesFile, JsonLinesStdout, Sink, VideoFile, WindowSink, gui_problem
 from .sources import Source
 from .stats import StageStats
@@ -55,7 +55,7 @@ class RunConfig:
     detector: str | None = None  # blazeface, blazeface-full or haar; None: blazeface if its file is installed
     detector_model: str | None = None  # a BlazeFace .tflite file given directly
     align: bool = True  # level the eyes before cutting the face (detectors with keypoints)
-    detect_ahead: bool = True  # BlazeFace finds the next frame's faces while this frame's are classified
+    frame_workers: bool = True  # with BlazeFace, one worker per thread analyses whole frames side by side
     detect_width: int = 320  # haar: the cascade searches a copy this wide
     detect_every: int = 5  # haar: full search every N frames, local search around tracked faces between
     stats_every_s: float = 5.0
@@ -76,30 +76,25 @@ class RunConfig:
     snapshot_crop: bool = False  # also save the face crop
 
 
-def side_by_side(cfg: RunConfig) -> bool:
-    """Whether BlazeFace will run beside the classifier (``Pipeline.ahead``): its file is given or installed,
-    and there are threads to share (``--threads 1`` keeps one interpreter running at a time)."""
-    if not cfg.detect_ahead or cfg.detector == "haar" or cfg.threads < 2:
-        return False
-    return bool(cfg.detector_model) or find_model_file(MODELS[cfg.detector or "blazeface"].file) is not None
-
-
-def split_threads(total: int) -> tuple[int, int]:
-    """(detector, classifier) interpreter threads when the two run side by side: they share the cores. On 2
-    cores one each beat two each (oversubscribed) and the sequential loop with two (interleaved runs, README
-    "The face detector")."""
-    detector = max(1, total // 2)
-    return detector, max(1, total - detector)
+def frame_lanes(cfg: RunConfig) -> int:
+    """How many frames are analysed at once (``edge_runtime/workers.py``): one per thread, each lane's
+    detector and classifier on one interpreter thread, when BlazeFace's file is given or installed; else 1,
+    in turn with every thread given to each model. Haar searches where the tracker saw faces, so it goes in
+    turn; so does a delegate (one accelerator) and ``--threads 1``. On 2 cores two lanes beat the detector
+    one frame ahead of the classifier (interleaved runs, README "The face detector")."""
+    if not cfg.frame_workers or cfg.detector == "haar" or cfg.threads < 2 or cfg.delegate:
+        return 1
+    found = bool(cfg.detector_model) or find_model_file(MODELS[cfg.detector or "blazeface"].file) is not None
+    return cfg.threads if found else 1
 
 
 def build_classifier(cfg: RunConfig) -> Classifier:
-    face_threads = split_threads(cfg.threads)[1] if side_by_side(cfg) else None
     return load_classifier(
         resolve_model(cfg.model),
         cfg.model_options,
         threads=cfg.threads,
         delegate=cfg.delegate,
-        face_threads=face_threads,
+        face_threads=1 if frame_lanes(cfg) > 1 else None,
     )
 
 
@@ -113,7 +108,7 @@ def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -
     """A face detector when the model classifies faces; None when it classifies whole frames."""
     if clf.info.preprocessing.face_crop.roi != "face":
         return None
-    threads = split_threads(cfg.threads)[0] if side_by_side(cfg) else cfg.threads
+    threads = 1 if frame_lanes(cfg) > 1 else cfg.threads
     return open_detector(cfg.detector, cfg.detector_model, threads, cfg.detect_width, log)
 
 
@@ -153,19 +148,27 @@ def source_fps(source: Source) -> float:
         return 0.0
 
 
+def build_lanes(cfg: RunConfig, clf: Classifier, detector: Detector | None) -> list[Lane]:
+    """The frame workers' lanes beyond the first (``clf`` and ``detector``): twins with their own interpreters."""
+    if not isinstance(detector, BlazeFace):
+        return []
+    return [Lane(clf.twin(1), detector.twin(1)) for _ in range(frame_lanes(cfg) - 1)]
+
+
 def build_pipeline(
     cfg: RunConfig, clf: Classifier, sinks: list[Sink], stats: StageStats | None = None, log: Log = lambda m: None
 ) -> Pipeline:
+    detector = build_detector(cfg, clf, log)
     return Pipeline(
         clf,
-        build_detector(cfg, clf, log),
+        detector,
         build_tracker(clf),
         sinks,
         stats,
         log=log,
         search=SearchPlan(refresh_every=cfg.detect_every),
         align=cfg.align,
-        ahead=side_by_side(cfg),
+        more_lanes=build_lanes(cfg, clf, detector),
     )
 
 

@@ -121,7 +121,7 @@ def run(
         int | None,
         typer.Option(
             min=1,
-            help="interpreter threads; with BlazeFace the detector (a frame ahead) and the classifier share them",
+            help="interpreter threads; with BlazeFace, frames analysed at once (one thread each)",
             show_default="all cores, at most 4",
         ),
     ] = None,

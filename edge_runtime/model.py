@@ -62,6 +62,13 @@ class Classifier:
     def spec(self) -> PreprocessSpec:
         return self.info.preprocessing
 
+    def twin(self, threads: int = 1) -> Classifier:
+        """The same model and settings on an interpreter of its own, for another frame worker (the file was
+        checked when this one was loaded)."""
+        return Classifier(
+            self.info, Runner(build_interpreter(self.backend, self.path, threads, None)), self.backend, self.path
+        )
+
     def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels -> [1,H,W,C] in the input's dtype (quantized with the tensor's own scale/zp)."""
         inp = self.runner.input

@@ -8,14 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from .ahead import DetectAhead, Found
 from .align import face_region
 from .draw import annotate
 from .face import Detector, Face
@@ -27,6 +26,7 @@ from .sources import Frame, Source
 from .spec import crop_rule
 from .stats import StageStats
 from .track import Result, Tracker
+from .workers import FrameWorkers
 
 _END = object()  # what next() returns once a source has no more frames
 
@@ -89,6 +89,26 @@ class SearchPlan:
         return False
 
 
+@dataclass(frozen=True)
+class Lane:
+    """What analyses one frame on its own: a classifier and a detector, each with its own interpreter. A run
+    has one lane per frame worker (``edge_runtime/workers.py``), or just one when frames go in turn."""
+
+    classifier: Classifier
+    detector: Detector | None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A frame analysed: its faces (None: the whole frame), one probability row each, and the seconds each
+    stage took. Nothing in it depends on the frames before: the tracker comes after."""
+
+    frame: Frame
+    faces: list[Face | None]
+    probs: list[np.ndarray]
+    seconds: dict[str, float]
+
+
 class Pipeline:
     """Everything built once per run; ``run`` loops until the source ends or a limit or stop is hit."""
 
@@ -102,8 +122,10 @@ class Pipeline:
         log: Callable[[str], None] = lambda m: None,
         search: SearchPlan | None = None,
         align: bool = True,
-        ahead: bool = True,
+        more_lanes: Sequence[Lane] = (),
     ) -> None:
+        """``more_lanes``: twins of (classifier, detector) with their own interpreters; with any, frames are
+        analysed side by side, one worker thread per lane. Not with Haar: its search depends on the tracker."""
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
         # the model's training crop, as this detector must cut it (computed once: metadata and detector are fixed)
         self.crop = crop_rule(classifier.spec.face_crop, detector.name if detector else "haar")
@@ -111,18 +133,19 @@ class Pipeline:
         self.stats = stats or StageStats()
         self.log = log
         self.search = search or SearchPlan()
-        # a detector without per-stream state finds the next frame's faces while this one is classified
-        self.ahead = ahead and detector is not None and not isinstance(detector, HaarDetector)
+        if more_lanes and (detector is None or isinstance(detector, HaarDetector)):
+            raise ValueError("frames go side by side only with a detector that holds no per-stream state")
+        self.lanes = [Lane(classifier, detector), *more_lanes]
 
-    def faces(self, frame: Frame, independent: bool) -> list[Face | None]:
+    def faces(self, frame: Frame, lane: Lane, independent: bool) -> list[Face | None]:
         """Detected faces, or [None] (the whole frame) in frame mode."""
-        det = self.detector
+        det = lane.detector
         if det is None:
             return [None]
         assert frame.image is not None
         if not isinstance(det, HaarDetector):
             return list(det.detect(frame.image, frame.order))
-        hints = self.tracker.boxes()
+        hints = self.tracker.boxes()  # Haar runs in turn only (one lane), so the tracker is this frame's
         if self.search.full_due(bool(hints), independent):
             return list(det.detect(frame.image, frame.order))
         found = [det.near(frame.image, frame.order, b) for b in hints]
@@ -134,29 +157,40 @@ class Pipeline:
         region = frame.image if face is None else face_region(frame.image, face, self.crop, self.align)
         return to_model_pixels(region, self.classifier.spec, frame.order)
 
-    def process(self, frame: Frame, independent: bool = False, found: Found | None = None) -> list[Result]:
-        """One readable frame through detect (unless ``found`` ahead), preprocess, infer and postprocess."""
-        assert frame.image is not None
-        st, clf, t0 = self.stats, self.classifier, time.perf_counter()
-        faces: list[Face | None] = list(found.faces) if found else self.faces(frame, independent)
+    def analyse(self, frame: Frame, lane: Lane, independent: bool = False) -> Seen:
+        """One readable frame through detect, preprocess, infer and the probabilities, on ``lane``'s own
+        interpreters: safe in a worker thread, since it reads no state that changes while frames run."""
+        t0 = time.perf_counter()
+        faces = self.faces(frame, lane, independent)
         t1 = time.perf_counter()
+        clf = lane.classifier
         tensors = [clf.to_tensor(self.pixels(frame, f)) for f in faces]
         t2 = time.perf_counter()
         raws = [clf.infer(t) for t in tensors]
         t3 = time.perf_counter()
+        probs = [clf.probabilities(r) for r in raws]
+        seconds = {"detect": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": time.perf_counter() - t3}
+        return Seen(frame, faces, probs, seconds)
+
+    def track(self, seen: Seen) -> list[Result]:
+        """The tracker's results for an analysed frame (in the source's order), and its stage timings."""
+        t0 = time.perf_counter()
+        frame, faces, st = seen.frame, seen.faces, self.stats
+        assert frame.image is not None
         h, w = frame.image.shape[:2]
         full: Box = (0, 0, w, h)
-        results = self.tracker.update(
-            [f.box if f else full for f in faces], [clf.probabilities(r) for r in raws], frame.clock
-        )
-        t4 = time.perf_counter()
+        results = self.tracker.update([f.box if f else full for f in faces], seen.probs, frame.clock)
         if self.detector is not None:
-            st.add("detect", found.seconds if found else t1 - t0)
+            st.add("detect", seen.seconds["detect"])
         if faces:  # a frame without faces would pull the per-face percentiles towards zero
-            st.add("preprocess", t2 - t1)
-            st.add("infer", t3 - t2)
-            st.add("postprocess", t4 - t3)
+            st.add("preprocess", seen.seconds["preprocess"])
+            st.add("infer", seen.seconds["infer"])
+            st.add("postprocess", seen.seconds["postprocess"] + time.perf_counter() - t0)
         return results
+
+    def process(self, frame: Frame, independent: bool = False) -> list[Result]:
+        """One readable frame, in turn, from detect to the tracker's results."""
+        return self.track(self.analyse(frame, self.lanes[0], independent))
 
     def output(self, frame: Frame, results: list[Result]) -> str | None:
         """Hand the frame's record to every sink; the first reason a sink gives to stop, or None."""
@@ -190,8 +224,8 @@ class Pipeline:
         st = self.stats
         started = st.started = time.perf_counter()
         frames = iter(source.frames())
-        ahead = DetectAhead(frames, self.detector) if self.ahead and self.detector is not None else None
-        items: Iterator[Found | Frame | None] = iter(ahead) if ahead else frames
+        workers = FrameWorkers(frames, self.lanes, self.analyse) if len(self.lanes) > 1 else None
+        items: Iterator[Seen | Frame | None] = iter(workers) if workers else frames
         try:
             while True:
                 reason = _stop_reason(stop, limits, summary, time.perf_counter() - started)
@@ -205,33 +239,34 @@ class Pipeline:
                     break
                 if item is None:  # a live source with nothing new yet
                     continue
-                found = item if isinstance(item, Found) else None
-                frame = found.frame if found else item
+                seen = item if isinstance(item, Seen) else None
+                frame = seen.frame if seen else item
                 assert isinstance(frame, Frame)
-                st.add("capture", time.perf_counter() - t0)  # with detection ahead: the wait for frame and faces
-                reason = self.step(frame, source.independent, summary, found)
+                st.add("capture", time.perf_counter() - t0)  # with frame workers: the wait for the next one analysed
+                reason = self.step(frame, source.independent, summary, seen)
                 if reason:
                     summary.stopped_by = reason
                     break
                 if limits.stats_every and st.due(limits.stats_every):
                     self.log(st.report())
         finally:
-            if ahead:
-                ahead.close()
+            if workers:
+                workers.close()
             st.stop()
             summary.dropped = getattr(source, "dropped", 0)
             summary.reconnects = getattr(source, "reconnects", 0)
         return summary
 
-    def step(self, frame: Frame, independent: bool, summary: Summary, found: Found | None = None) -> str | None:
-        """One frame from the source to the sinks; a reason to stop, or None."""
+    def step(self, frame: Frame, independent: bool, summary: Summary, seen: Seen | None = None) -> str | None:
+        """One frame from the source to the sinks (``seen``: analysed already by a worker); a reason to stop,
+        or None."""
         if frame.image is None:
             summary.skipped[frame.skipped or "unreadable"] += 1
             self.log(f"skipped {frame.source}: {frame.skipped}")
             return None
         if independent:
             self.tracker.reset()
-        results = self.process(frame, independent, found)
+        results = self.track(seen or self.analyse(frame, self.lanes[0], independent))
         summary.frames += 1
         self.stats.frames += 1
         summary.results += len(results)

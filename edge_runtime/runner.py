@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .build import Log, RunConfig, build_classifier, build_pipeline, build_sinks, check_config, split_threads
+from .build import Log, RunConfig, build_classifier, build_pipeline, build_sinks, check_config
 from .errors import RuntimeFailure, SourceGaveUp
 from .model import Classifier
 from .pipeline import Limits, Summary
@@ -38,8 +38,8 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     try:
         pipeline = build_pipeline(cfg, clf, sinks, stats, log)
         if pipeline.detector is not None:
-            det, cls = split_threads(cfg.threads)
-            side = f", one frame ahead of the classifier ({det} + {cls} threads)" if pipeline.ahead else ""
+            n = len(pipeline.lanes)
+            side = f", {n} frames at once (one worker per thread, 1 + 1 interpreter threads each)" if n > 1 else ""
             log(f"face detector {pipeline.detector.name}{side}")
         limits = Limits(cfg.max_frames, cfg.duration, cfg.stats_every_s if cfg.stats else None)
         pipeline.run(source, limits, stop, summary)
