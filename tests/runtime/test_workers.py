@@ -198,3 +198,19 @@ def test_blazeface_lanes_are_twins_with_their_own_one_thread_interpreters(models
     for lane in lanes:
         assert lane.detector.detect(frame) == det.detect(frame)  # type: ignore[union-attr]
         np.testing.assert_array_equal(lane.classifier.classify(pixels[None]), clf.classify(pixels[None]))
+
+
+def test_a_live_camera_through_the_workers_keeps_its_newest_frame_rule(models):
+    from edge_runtime.sources import LatestFrameReader
+    from tests.runtime.test_sources import FakeCapture
+
+    reader = LatestFrameReader(lambda: FakeCapture(0, 10**9, delay=0.001), "fast cam", log=lambda m: None)
+    det = MovingFace(slow_every=1)  # 20 ms a frame: slower than the camera
+    pipe, sink = _pipeline(models, det)
+    summary = pipe.run(reader, Limits(duration=0.6))
+    reader.close()
+    frames = [r["frame"] for r in sink.records]
+    assert summary.stopped_by.startswith("--duration") and len(frames) >= 10
+    assert frames == sorted(set(frames))  # in order, none twice, although two workers took them
+    assert summary.dropped > 0  # the camera went on; the workers got its newest frames
+    assert {n for n in det.threads_seen if n.startswith("frame-worker")} == {"frame-worker-0", "frame-worker-1"}
