@@ -81,7 +81,7 @@ def frame_lanes(cfg: RunConfig) -> int:
     detector and classifier on one interpreter thread, when BlazeFace's file is given or installed; else 1,
     in turn with every thread given to each model. Haar searches where the tracker saw faces, so it goes in
     turn; so does a delegate (one accelerator) and ``--threads 1``. On 2 cores two lanes beat the detector
-    one frame ahead of the classifier (interleaved runs, README "The face detector")."""
+    one frame ahead of the classifier (interleaved runs, README "Face mode at 300 FPS")."""
     if not cfg.frame_workers or cfg.detector == "haar" or cfg.threads < 2 or cfg.delegate:
         return 1
     found = bool(cfg.detector_model) or find_model_file(MODELS[cfg.detector or "blazeface"].file) is not None
