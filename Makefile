@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TFLRT  := .cache/venv-tflrt
 DEMO   := runs/demo
+DEMO_DATA := runs/demo-data
 
 .PHONY: demo test test-fast install clean tflite-runtime-env model lint mypy
 .PHONY: pi-check
@@ -34,13 +35,15 @@ $(TFLRT)/.installed:
 
 tflite-runtime-env: $(TFLRT)/.installed
 
+# The demo's inputs (drawn faces, their crops, a video) go to $(DEMO_DATA), its run to $(DEMO); run again, it
+# replaces only its own run folder (--overwrite refuses any folder that is not an hs-train run).
 demo: $(STAMP)
-	$(BIN)/python -m train.synthetic data --out $(DEMO)/scenes --n 300
-	$(BIN)/python -m train.facecrop --src $(DEMO)/scenes --out data --margin 0.15
-	$(BIN)/python -m train.synthetic video --out $(DEMO)/demo.mp4 --frames 150
-	$(BIN)/hs-train --data data --out $(DEMO) --epochs 8 --no-augment --quiet
+	$(BIN)/python -m train.synthetic data --out $(DEMO_DATA)/scenes --n 300
+	$(BIN)/python -m train.facecrop --src $(DEMO_DATA)/scenes --out $(DEMO_DATA)/faces --margin 0.15
+	$(BIN)/python -m train.synthetic video --out $(DEMO_DATA)/demo.mp4 --frames 150
+	$(BIN)/hs-train --data $(DEMO_DATA)/faces --out $(DEMO) --overwrite --epochs 8 --no-augment --quiet
 	$(BIN)/hs-convert $(DEMO) --quantize int8
-	$(BIN)/hs-run --model $(DEMO)/model_int8.tflite --source $(DEMO)/demo.mp4 --headless \
+	$(BIN)/hs-run --model $(DEMO)/model_int8.tflite --source $(DEMO_DATA)/demo.mp4 --headless \
 		--json $(DEMO)/detections.jsonl --save $(DEMO)/annotated.mp4
 
 # ruff (rules and format) and mypy: strict on the device code, the default mode on train/ and convert/.
@@ -70,13 +73,16 @@ model: $(STAMP)
 	$(BIN)/hs-train --data $(FER)/train --classes happy,sad --test-data $(FER)/val --val-fraction 0.1 \
 		--arch compact --width 1.25 --image-size 48 --channels 1 --dropout 0.3 --lr-schedule cosine --epochs 30 \
 		--patience 10 --batch-size 64 --cache --label-smoothing 0.1 --random-erasing 0.25 --flip-average \
-		--margin 0.03 --uncertain-band 0.15 --seed 0 --out runs/shipped --quiet
+		--margin 0.03 --uncertain-band 0.15 --seed 0 --out runs/shipped --overwrite --quiet
 	$(BIN)/hs-convert runs/shipped --quantize int8
 	cp runs/shipped/model_int8.tflite edge_runtime/models/happysad_int8.tflite
 	cp runs/shipped/model_int8.json edge_runtime/models/happysad_int8.json
 
+# Only what make itself made: the venvs, caches, and the demo's and model's own run folders; a user's other runs
+# under runs/ stay. --one-file-system: never into anything mounted below (pi-check mounts only in namespaces).
 clean:
-	rm -rf $(VENV) .cache runs .pytest_cache
+	rm -rf --one-file-system $(VENV) .cache .pytest_cache $(DEMO) $(DEMO_DATA) runs/shipped
+	-@rmdir runs 2>/dev/null || true
 
 # Issue 11: the runtime wheel in an emulated arm64 Raspberry Pi OS base (Debian 12, 13) with a Pi 4 CPU model;
 # root, debootstrap and qemu-user (binfmt_misc) needed, else it skips in one line. Cache: .cache/pi (docs/PI.md)

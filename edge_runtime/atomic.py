@@ -65,19 +65,23 @@ def check_output_file(final: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(final: str | Path, suffix: str | None = None, folder_marker: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it over ``final`` only if the block succeeds.
 
     The temporary name keeps ``final``'s suffix (writers such as Keras and OpenCV choose the format by
-    it) and sits in the same folder so the rename is atomic. A file replaces only a regular file; a folder
-    the block wrote (a SavedModel) replaces only a folder of the same name. Anything else under ``final``
-    is refused before the block runs, and left as it was.
+    it) and sits in the same folder so the rename is atomic. A file replaces only a regular file. A folder
+    the block wrote (a SavedModel) replaces only a folder of the same name that holds the regular file
+    ``folder_marker`` (``saved_model.pb``): one we wrote before, never somebody's folder, which is deleted.
+    Anything else under ``final`` is refused before the block runs, and left as it was.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     existing = os.lstat(final).st_mode if os.path.lexists(final) else None
     if existing is not None and not (stat.S_ISREG(existing) or stat.S_ISDIR(existing)):
         raise OutputRefused(f"{final} is {_kind(existing)}; it will not be replaced (nothing was changed)")
+    if existing is not None and stat.S_ISDIR(existing) and not _marked(final, folder_marker):
+        what = f"without {folder_marker}" if folder_marker else "and only a file is written here"
+        raise OutputRefused(f"{final} is a folder {what}; it will not be replaced (nothing was changed)")
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{final.name}.", suffix=suffix or "".join(final.suffixes) or ".tmp", dir=final.parent
     )
@@ -92,6 +96,10 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.lexists(tmp):
             tmp.unlink()
+
+
+def _marked(folder: Path, marker: str | None) -> bool:
+    return marker is not None and os.path.isfile(folder / marker) and not os.path.islink(folder / marker)
 
 
 def _install(tmp: Path, final: Path, existing: int | None) -> None:

@@ -63,6 +63,35 @@ def test_a_folder_that_is_not_a_run_is_never_written_or_deleted(tiny_data, tmp_p
     assert _snapshot(mine) == {"holiday.jpg": b"precious"}
 
 
+@pytest.mark.parametrize(
+    "looks_like_a_run",
+    [
+        {"checkpoints/ckpt.weights.h5": b"mine", "model.keras": b"mine", "train.py": b"my code"},
+        {"splits.json": b"not json", "notes.txt": b"mine"},
+        {"splits.json": b'{"paths": []}', "notes.txt": b"mine"},
+    ],
+    ids=["familiar names", "splits.json not json", "splits.json of another tool"],
+)
+def test_overwrite_never_deletes_a_folder_that_only_looks_like_a_run(tiny_data, tmp_path, looks_like_a_run):
+    """--overwrite deletes what is_run_folder accepts, so one familiar name is not enough to be a run."""
+    mine = tmp_path / "project"
+    for name, data in looks_like_a_run.items():
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_bytes(data)
+    res = runner.invoke(app, ["--data", str(tiny_data), "--out", str(mine), *FAST, "--overwrite"])
+    assert "not an hs-train run" in _one_error_line(res)
+    assert _snapshot(mine) == looks_like_a_run and [p.name for p in tmp_path.iterdir()] == ["project"]
+
+
+def test_overwrite_through_a_link_is_refused_and_both_are_kept(tiny_data, tmp_path, old_run):
+    link = tmp_path / "latest"
+    link.symlink_to(old_run, target_is_directory=True)
+    before = _snapshot(old_run)
+    line = _one_error_line(runner.invoke(app, ["--data", str(tiny_data), "--out", str(link), *FAST, "--overwrite"]))
+    assert "symbolic link" in line and str(old_run.resolve()) in line
+    assert link.is_symlink() and _snapshot(old_run) == before
+
+
 def test_an_out_that_is_a_file_or_both_resume_and_overwrite_is_refused(tiny_data, tmp_path, old_run):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep")

@@ -9,6 +9,7 @@ put back when training fails or is interrupted.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,8 +18,6 @@ from pathlib import Path
 
 from . import rundir
 
-# Any of these names makes a folder one that hs-train made (and so one that --overwrite may delete).
-RUN_MARKERS = (rundir.MODEL_KERAS, rundir.MODEL_INFO, rundir.SPLITS, rundir.CHECKPOINTS)
 ASIDE_PREFIX = ".replaced-by-hs-train-"
 
 
@@ -27,7 +26,19 @@ class OutDirError(ValueError):
 
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and any((path / name).exists() for name in RUN_MARKERS)
+    """A folder hs-train made: it holds the splits.json that a run writes first, with its two keys.
+
+    A single familiar name (a ``checkpoints`` folder, a ``model.keras``) is not enough: --overwrite deletes
+    what this says is a run, so somebody's project folder must never pass.
+    """
+    splits = path / rundir.SPLITS
+    if not path.is_dir() or splits.is_symlink() or not splits.is_file():
+        return False
+    try:
+        data = json.loads(splits.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("classes"), list) and isinstance(data.get("splits"), dict)
 
 
 def check_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -42,6 +53,10 @@ def check_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
         raise OutDirError(f"--out {out} is a non-empty folder that is not an hs-train run; choose another --out")
     if not (resume or overwrite):
         raise OutDirError(f"--out {out} already holds a run: add --resume to continue it or --overwrite to replace it")
+    if overwrite and out.is_symlink():
+        raise OutDirError(
+            f"--out {out} is a symbolic link; to replace that run, give the folder itself: {out.resolve()}"
+        )
 
 
 @contextmanager
@@ -57,7 +72,8 @@ def replacing(out: Path, enabled: bool = True) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        if out.is_dir() and not out.is_symlink():  # the partial new run: made by this run after the rename
+            shutil.rmtree(out, ignore_errors=True)
         aside.rename(out)
         raise
-    shutil.rmtree(aside)
+    shutil.rmtree(aside)  # the old run the user asked to replace (checked by is_run_folder)

@@ -207,7 +207,7 @@ def _write_outputs(
     )
     with atomic_path(run / rundir.MODEL_KERAS) as tmp:
         model.save(tmp)
-    with atomic_path(run / rundir.SAVED_MODEL) as tmp:
+    with atomic_path(run / rundir.SAVED_MODEL, folder_marker="saved_model.pb") as tmp:
         model.export(str(tmp), verbose=False)
     write_json(run / rundir.MODEL_INFO, info.to_dict())
     write_json(run / rundir.HISTORY, history)
