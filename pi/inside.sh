@@ -17,7 +17,14 @@ out=/hs/out/$name
 venv=/root/venv-$name
 clip=/shared/data/video/face_clip.mp4
 mkdir -p "$out"
-rm -rf "$venv"
+# Replace only the venv an earlier check made here, inside the emulated arm64 system (never on the host).
+if [ -e "$venv" ]; then
+	[ "$(uname -m)" = aarch64 ] && [ -f "$venv/pyvenv.cfg" ] || {
+		echo "[$name] refusing to remove $venv: not an earlier check's venv inside the emulated system" >&2
+		exit 1
+	}
+	rm -rf --one-file-system "$venv"
+fi
 
 note() { echo "[$name] $*"; }
 now() { date +%s; }
