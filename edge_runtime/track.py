@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .decision import label_index
+from .decision import label_index, uncertain_distance
 from .preprocess import Box
 
 UNCERTAIN = "uncertain"
@@ -95,11 +95,12 @@ def decide(scores: np.ndarray, current: int | None, threshold: float, band: floa
     return best if scores[best] - scores[current] > band else current
 
 
-def is_uncertain(p: float, threshold: float, current: bool | None, s: Steadiness) -> bool:
-    """Whether a two-label score is 'uncertain', with hysteresis at both edges of the band."""
+def is_uncertain(scores: np.ndarray, threshold: float, current: bool | None, s: Steadiness) -> bool:
+    """Whether the scores are 'uncertain' (``decision.uncertain_distance`` below the band), with hysteresis
+    at both edges of the band."""
     if s.uncertain <= 0.0:
         return False
-    distance = abs(p - threshold)
+    distance = float(uncertain_distance(np.asarray(scores, np.float64)[None], threshold)[0])
     if current is None:
         return distance < s.uncertain
     if current:
@@ -169,7 +170,7 @@ class Tracker:
                 scores = np.asarray(p, np.float32).copy()
                 t = Track(id=next(self._ids), box=box, scores=scores, label=-1, clock=clock)
                 t.label = decide(t.scores, None, self.threshold, s.band)
-                t.uncertain = self.binary and is_uncertain(float(scores[1]), self.threshold, None, s)
+                t.uncertain = is_uncertain(scores, self.threshold, None, s)
                 t.shown = self._said(t)
                 self.tracks.append(t)
             else:
@@ -178,7 +179,7 @@ class Tracker:
                 t.box, t.misses, t.clock = box, 0, clock
                 t.scores = (1.0 - w) * t.scores + w * np.asarray(p, np.float32)
                 t.label = decide(t.scores, t.label, self.threshold, s.band)
-                t.uncertain = self.binary and is_uncertain(float(t.scores[1]), self.threshold, t.uncertain, s)
+                t.uncertain = is_uncertain(t.scores, self.threshold, t.uncertain, s)
                 said = self._said(t)
                 hold(t, said, clock, s.hold_for(said))
             results.append(self._result(t))

@@ -90,6 +90,29 @@ def main_command(
         D.distribute
     ),
     cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = D.cache,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="A labelled source, repeatable, instead of --data: a FER+ vote .csv (soft targets) or class "
+            "folders; [NAME=]PATH[,val=PATH][,share=S][,size=N]. Three or more --classes (default happy,neutral,sad).",
+            rich_help_panel="Sources (faces in the wild)",
+        ),
+    ] = None,
+    fold: Annotated[
+        str | None,
+        typer.Option(help="With --source: the class every other expression counts as (e.g. neutral: 'neither').",
+                     rich_help_panel="Sources (faces in the wild)"),
+    ] = D.fold,
+    workers: Annotated[
+        int, typer.Option(min=1, help="With --source: threads that augment batches.",
+                          rich_help_panel="Sources (faces in the wild)")
+    ] = D.workers,
+    source_cache: Annotated[
+        Path | None,
+        typer.Option(help="With --source: keep the loaded sources in this .npz, or read them from it (a machine "
+                     "without the data).", rich_help_panel="Sources (faces in the wild)"),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = D.resume,
     overwrite: Annotated[
         bool, typer.Option(help="Replace the run in --out; the old one is kept until the new one completes.")
@@ -104,7 +127,7 @@ def main_command(
 ) -> None:
     """Train, evaluate every split, and write model, SavedModel, metrics, plots and reports to OUT."""
     options = dict(locals())
-    _require_train_extra()
+    _require_train_extra(bool(sources or source_cache))
     quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     cfg = TrainConfig.from_options({**options, "verbose": 2 if quiet or not sys.stdout.isatty() else 1})
@@ -113,9 +136,15 @@ def main_command(
     _print_summary(metrics, out)
 
 
-def _require_train_extra() -> None:
-    """A runtime-only install has no TensorFlow: say which extra to install instead of an ImportError."""
-    missing = [name for name in TRAIN_MODULES if not _importable(name)]
+def _require_train_extra(any_backend: bool = False) -> None:
+    """A runtime-only install has no TensorFlow: say which extra to install instead of an ImportError.
+
+    ``any_backend``: source training uses Keras alone, so under KERAS_BACKEND=jax or torch (an accelerator
+    without TensorFlow) it needs only Keras."""
+    needed = TRAIN_MODULES
+    if any_backend and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        needed = ("keras",)
+    missing = [name for name in needed if not _importable(name)]
     if missing:
         clikit.fail(PROG, f"training needs {', '.join(missing)}, not installed: {INSTALL_HINT}", EXIT_USAGE)
 
@@ -174,6 +203,10 @@ def _run(cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
     if writer:
         check_out_dir(out, resume=cfg.resume, overwrite=overwrite)
     with replacing(out, enabled=overwrite and writer):
+        if cfg.sources or cfg.source_cache:
+            from .wild import train_sources
+
+            return train_sources(cfg)
         if cfg.data.lower().endswith(".csv"):
             cfg = _import_fer_csv(cfg)
         from .trainer import train

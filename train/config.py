@@ -78,6 +78,10 @@ class TrainConfig:
     threshold: float = 0.5
     uncertain_band: float = 0.0
     distribute: str = Distribute.none.value
+    sources: list[str] | None = None  # --source: labelled sources trained at once (train.wild)
+    fold: str | None = None  # --source: the class every other expression counts as (e.g. neutral)
+    workers: int = 1  # --source: threads that augment batches
+    source_cache: str | None = None  # --source: the loaded sources kept in (or read from) this .npz
     cache: bool = False
     resume: bool = False
     deterministic: bool = True

@@ -1,0 +1,174 @@
+"""Score model files on every development source and on the stage clip, through the runtime, side by side.
+
+    python bench/wild_eval.py [MODEL ...] [--no-clip] [--json out.json]
+
+With no MODEL: the packaged default beside the previous binary model. Each model is scored on
+- FER+ valid (majority of the 10 votes, ties dropped), SFEW val, and the NHFI hold-out (the same seeded
+  10% that ``hs-train --source nhfi=...`` keeps out), each face classified whole as in training;
+- ``face_clip.mp4`` through ``hs-run`` (detector, crop, tracker) against ``face_clip_labels.tsv``.
+Rows: happy vs sad balanced accuracy and happy recall (by score), how neutral faces and faces of other
+expressions are labelled, expected calibration error of the top label, and on the clip the share of
+face-frames labelled as a person would allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+MODELS = ROOT / "edge_runtime" / "models"
+EXPRESSIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
+               "not_face")
+GROUP = {"happiness": "happy", "sadness": "sad", "neutral": "neutral"}  # everything else: 'other'
+GROUPS = ("happy", "neutral", "sad", "other")
+
+
+def ferplus_valid() -> list[tuple[Path, str]]:
+    """FER+ valid faces and their majority group (ties and 'unknown'/'not a face' majorities dropped)."""
+    out = []
+    with (DATA / "ferplus" / "valid.csv").open(newline="") as f:
+        for row in csv.DictReader(f):
+            votes = np.array([int(row[k]) for k in EXPRESSIONS])
+            top = np.flatnonzero(votes == votes.max())
+            if len(top) != 1 or EXPRESSIONS[top[0]] in ("unknown", "not_face"):
+                continue
+            out.append((DATA / "ferplus" / "valid" / row["file"], GROUP.get(EXPRESSIONS[top[0]], "other")))
+    return out
+
+
+def folder_faces(root: Path) -> list[tuple[Path, str]]:
+    return [
+        (f, d.name if d.name in GROUPS[:3] else "other")
+        for d in sorted(p for p in root.iterdir() if p.is_dir())
+        for f in sorted(d.iterdir())
+        if f.is_file()
+    ]
+
+
+def nhfi_holdout(fraction: float = 0.1, seed: int = 0) -> list[tuple[Path, str]]:
+    """The hold-out ``train.sources.holdout`` makes of NHFI (stratified by class, seeded): same files."""
+    faces = folder_faces(DATA / "nhfi")
+    labels = np.array([GROUPS.index(g) for _, g in faces])
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        keep.extend(idx[: int(round(len(idx) * fraction))].tolist())
+    return [faces[i] for i in sorted(keep)]
+
+
+def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
+    """The runtime's probabilities for each whole face image, and the source_metrics of them."""
+    from edge_runtime.decision import decide_indices
+    from edge_runtime.imageio import read_image
+    from edge_runtime.preprocess import region_pixels
+    from train.source_metrics import expected_calibration_error, happy_sad
+
+    labels = list(clf.info.labels)
+    probs, groups = [], []
+    for f, g in faces:
+        rgb, _ = read_image(f)
+        if rgb is None:
+            continue
+        probs.append(clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0])
+        groups.append(g)
+    p, grp = np.asarray(probs, np.float64), np.asarray(groups)
+    said = decide_indices(p, clf.info.threshold, clf.info.uncertain_band)
+    names = np.array([*labels, "uncertain"])[said]
+    row: dict = {"n": len(grp)}
+    known = np.isin(grp, labels)
+    truth = np.array([labels.index(g) if g in labels else -1 for g in grp])
+    hs = happy_sad(p[known], truth[known], labels)
+    if hs:
+        row.update({"hs_bal": hs["balanced_accuracy"], "happy_recall": hs["happy_recall"], "hs_auc": hs["roc_auc"]})
+    row["ece"] = expected_calibration_error(p[known], truth[known]) if known.any() else float("nan")
+    for g in ("neutral", "other"):
+        m = grp == g
+        if m.any():
+            for lab in ("happy", "sad", "uncertain"):
+                row[f"{g}->{lab}"] = float(np.mean(names[m] == lab))
+    return row
+
+
+def clip_scores(model: Path) -> dict:
+    """hs-run on the clip; each face-frame in a labelled range and region checked against the label."""
+    ranges = []
+    with (DATA / "video" / "face_clip_labels.tsv").open() as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            ranges.append((int(r["start_frame"]), int(r["end_frame"]), int(r["x_min"]), int(r["x_max"]), r["expected"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.jsonl"
+        cmd = [sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source",
+               str(DATA / "video" / "face_clip.mp4"), "--headless", "--json", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    tally: dict[str, list[str]] = {"happy": [], "neutral": [], "not_sad": []}
+    frames_with_face = 0
+    for row in rows:
+        frames_with_face += bool(row.get("results"))
+        for res in row.get("results", []):
+            x, _, w, _ = res["box"]
+            cx = x + w / 2
+            for a, b, x0, x1, want in ranges:
+                if a <= row["frame"] <= b and x0 <= cx <= x1:
+                    tally[want].append(res["label"])
+    share = lambda labs, lab: float(np.mean([v == lab for v in labs])) if labs else float("nan")  # noqa: E731
+    return {
+        "clip_happy->happy": share(tally["happy"], "happy"),
+        "clip_neutral->sad": share(tally["neutral"], "sad"),
+        "clip_not_sad->sad": share(tally["not_sad"], "sad"),
+        "clip_face_frames": sum(len(v) for v in tally.values()),
+        "clip_frames_with_face": frames_with_face / max(1, len(rows)),
+    }
+
+
+def evaluate(model: Path, clip: bool) -> dict[str, dict]:
+    from edge_runtime.model import load_classifier
+
+    clf = load_classifier(model)
+    out = {
+        "ferplus_valid": crop_scores(clf, ferplus_valid()),
+        "sfew_val": crop_scores(clf, folder_faces(DATA / "sfew" / "val")),
+        "nhfi_holdout": crop_scores(clf, nhfi_holdout()),
+    }
+    if clip:
+        out["face_clip"] = clip_scores(model)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", type=Path)
+    ap.add_argument("--no-clip", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    if not (DATA / "ferplus").is_dir():
+        sys.exit(f"wild_eval: no data at {DATA}")
+    models = args.models or [MODELS / "happysad_int8.tflite", MODELS / "happysad_wild_int8.tflite"]
+    missing = [m for m in models if not m.is_file()]
+    if missing:
+        sys.exit(f"wild_eval: model not found: {missing[0]}")
+    results = {str(m): evaluate(m, not args.no_clip) for m in models}
+    keys = sorted({(s, k) for r in results.values() for s, row in r.items() for k in row}, key=lambda t: t)
+    print(f"{'source':<14}{'metric':<22}" + "".join(f"{m.name[:24]:>26}" for m in models))
+    for s, k in keys:
+        vals = [results[str(m)].get(s, {}).get(k) for m in models]
+        cells = "".join(f"{v:>26.3f}" if isinstance(v, float) else f"{v!s:>26}" for v in vals)
+        print(f"{s:<14}{k:<22}{cells}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
