@@ -27,8 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 MODELS = ROOT / "edge_runtime" / "models"
-EXPRESSIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown",
-               "not_face")
+EXPRESSIONS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "not_face",
+)
 GROUP = {"happiness": "happy", "sadness": "sad", "neutral": "neutral"}  # everything else: 'other'
 GROUPS = ("happy", "neutral", "sad", "other")
 
@@ -109,8 +119,18 @@ def clip_scores(model: Path) -> dict:
             ranges.append((int(r["start_frame"]), int(r["end_frame"]), int(r["x_min"]), int(r["x_max"]), r["expected"]))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.jsonl"
-        cmd = [sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source",
-               str(DATA / "video" / "face_clip.mp4"), "--headless", "--json", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli",
+            "--model",
+            str(model),
+            "--source",
+            str(DATA / "video" / "face_clip.mp4"),
+            "--headless",
+            "--json",
+            str(out),
+        ]
         subprocess.run(cmd, check=True, capture_output=True)
         rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     tally: dict[str, list[str]] = {"happy": [], "neutral": [], "not_sad": []}

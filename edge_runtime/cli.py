@@ -109,7 +109,9 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
-            help="TFLite model file, or a packaged model: happysad, happysad-neutral", show_default="happysad"
+            help="TFLite model file, or a packaged model: happysad (happy, neutral, sad), happysad-binary, "
+            "happysad-neutral",
+            show_default="happysad",
         ),
     ] = None,
     camera: Annotated[str | None, typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,

@@ -20,9 +20,13 @@ from .preprocess import quantize
 from .spec import FaceCrop, ModelInfo, PreprocessSpec
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-PACKAGED_MODEL = MODELS_DIR / "happysad_int8.tflite"
+PACKAGED_MODEL = MODELS_DIR / "happysad_wild_int8.tflite"  # happy, neutral ('neither'), sad: MODEL_CARD.md
 # Models shipped in the package, by the name ``--model`` accepts (see models/MODEL_CARD.md).
-PACKAGED = {"happysad": "happysad_int8.tflite", "happysad-neutral": "happysad_neutral_int8.tflite"}
+PACKAGED = {
+    "happysad": "happysad_wild_int8.tflite",  # the default
+    "happysad-binary": "happysad_int8.tflite",  # happy vs sad only (FER-2013)
+    "happysad-neutral": "happysad_neutral_int8.tflite",  # three classes on FER-2013's own labels
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class ModelOptions:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """A model file, a packaged model's name (``happysad``, ``happysad-neutral``), or None for the default."""
+    """A model file, a packaged model's name (``PACKAGED``), or None for the default."""
     if model is None:
         if not PACKAGED_MODEL.is_file():
             raise RuntimeFailure(f"no packaged model at {PACKAGED_MODEL}; pass --model FILE.tflite")

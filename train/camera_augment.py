@@ -16,7 +16,7 @@ import numpy as np
 def _affine(px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Tilt, zoom, shift, and a turn of the head approximated by a horizontal perspective squeeze."""
     h, w = px.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     yaw = rng.uniform(-0.12, 0.12) * h  # one side's edge shortened: the face seen a little from the side
     dst = src.copy()
     if yaw > 0:
@@ -26,10 +26,10 @@ def _affine(px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         dst[0, 1] -= yaw / 2
         dst[3, 1] += yaw / 2
     persp = cv2.getPerspectiveTransform(src, dst)
-    rot = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), rng.uniform(-20.0, 20.0), rng.uniform(0.85, 1.2))
-    rot = np.vstack([rot, [0.0, 0.0, 1.0]])
+    rot2 = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), rng.uniform(-20.0, 20.0), rng.uniform(0.85, 1.2))
+    rot = np.vstack([np.asarray(rot2, np.float64), [0.0, 0.0, 1.0]])
     rot[:2, 2] += rng.uniform(-0.08, 0.08, 2) * (w, h)
-    m = rot @ persp
+    m = rot @ np.asarray(persp, np.float64)
     out = cv2.warpPerspective(px, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return out.reshape(px.shape)
 
@@ -50,8 +50,8 @@ def _blur(px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     kernel = np.zeros((k, k), np.float32)
     kernel[k // 2, :] = 1.0 / k
     rot = cv2.getRotationMatrix2D(((k - 1) / 2.0, (k - 1) / 2.0), rng.uniform(0, 180), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (k, k))
-    kernel /= max(kernel.sum(), 1e-6)
+    kernel = np.asarray(cv2.warpAffine(kernel, rot, (k, k)), np.float32)
+    kernel /= max(float(kernel.sum()), 1e-6)
     return cv2.filter2D(px, -1, kernel).reshape(px.shape)
 
 
@@ -64,7 +64,7 @@ def _light(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean = x.mean()
         x = (x - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-30, 30)
     if rng.random() < 0.4:
-        h, w = x.shape[:2]
+        _h, w = x.shape[:2]
         ramp = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :, None]
         x = x * (1.0 + rng.uniform(-0.35, 0.35) * ramp)
     return x
@@ -90,7 +90,8 @@ def _jpeg(px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if not ok:
         return px
     flag = cv2.IMREAD_GRAYSCALE if px.shape[2] == 1 else cv2.IMREAD_COLOR
-    return cv2.imdecode(buf, flag).reshape(px.shape)
+    out = cv2.imdecode(buf, flag)
+    return px if out is None else np.asarray(out, np.uint8).reshape(px.shape)
 
 
 def camera_augment(px: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
@@ -103,7 +104,7 @@ def camera_augment(px: np.ndarray, rng: np.random.Generator, strength: float = 1
         out = _small(out, rng)
     if rng.random() < 0.25 * p:
         out = _blur(out, rng)
-    x = out.astype(np.float32)
+    x: np.ndarray = out.astype(np.float32)
     if rng.random() < 0.6 * p:
         x = _light(x, rng)
     if rng.random() < 0.3 * p:

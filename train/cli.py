@@ -101,18 +101,33 @@ def main_command(
     ] = None,
     fold: Annotated[
         str | None,
-        typer.Option(help="With --source: the class every other expression counts as (e.g. neutral: 'neither').",
-                     rich_help_panel="Sources (faces in the wild)"),
+        typer.Option(
+            help="With --source: the class every other expression counts as (e.g. neutral: 'neither').",
+            rich_help_panel="Sources (faces in the wild)",
+        ),
     ] = D.fold,
     workers: Annotated[
-        int, typer.Option(min=1, help="With --source: threads that augment batches.",
-                          rich_help_panel="Sources (faces in the wild)")
+        int,
+        typer.Option(
+            min=1, help="With --source: threads that augment batches.", rich_help_panel="Sources (faces in the wild)"
+        ),
     ] = D.workers,
     source_cache: Annotated[
         Path | None,
-        typer.Option(help="With --source: keep the loaded sources in this .npz, or read them from it (a machine "
-                     "without the data).", rich_help_panel="Sources (faces in the wild)"),
+        typer.Option(
+            help="With --source: keep the loaded sources in this .npz, or read them from it (a machine "
+            "without the data).",
+            rich_help_panel="Sources (faces in the wild)",
+        ),
     ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            help="With --source: a run cut short (time limit, lost machine): calibrate, score and write "
+            "its model from the last complete epoch, without more training.",
+            rich_help_panel="Sources (faces in the wild)",
+        ),
+    ] = D.finish,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = D.resume,
     overwrite: Annotated[
         bool, typer.Option(help="Replace the run in --out; the old one is kept until the new one completes.")
@@ -141,7 +156,7 @@ def _require_train_extra(any_backend: bool = False) -> None:
 
     ``any_backend``: source training uses Keras alone, so under KERAS_BACKEND=jax or torch (an accelerator
     without TensorFlow) it needs only Keras."""
-    needed = TRAIN_MODULES
+    needed: tuple[str, ...] = TRAIN_MODULES
     if any_backend and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         needed = ("keras",)
     missing = [name for name in needed if not _importable(name)]
@@ -201,7 +216,7 @@ def _run(cfg: TrainConfig, overwrite: bool) -> dict[str, Any]:
     out = cfg.run_dir
     writer = writes_run_folder(cfg.distribute)  # a multiworker non-chief writes nothing, so checks nothing
     if writer:
-        check_out_dir(out, resume=cfg.resume, overwrite=overwrite)
+        check_out_dir(out, resume=cfg.resume or cfg.finish, overwrite=overwrite)
     with replacing(out, enabled=overwrite and writer):
         if cfg.sources or cfg.source_cache:
             from .wild import train_sources

@@ -81,6 +81,7 @@ class TrainConfig:
     sources: list[str] | None = None  # --source: labelled sources trained at once (train.wild)
     fold: str | None = None  # --source: the class every other expression counts as (e.g. neutral)
     workers: int = 1  # --source: threads that augment batches
+    finish: bool = False  # --source: make the model of a cut-short run from its last epoch's checkpoint
     source_cache: str | None = None  # --source: the loaded sources kept in (or read from) this .npz
     cache: bool = False
     resume: bool = False

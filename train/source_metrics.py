@@ -91,5 +91,3 @@ def source_scores(
         said_n = decide_indices(neutral_truth, threshold, uncertain_band)
         out["neutral_labelled"] = neutral_split(said_n, np.zeros(len(said_n), int), labels, 0)
     return out
-
-

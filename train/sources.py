@@ -72,20 +72,30 @@ def _pixels(path: Path, spec: PreprocessSpec) -> tuple[np.ndarray | None, str | 
     return to_model_pixels(rgb, spec, "RGB"), None
 
 
-def _finish(name: str, rows: list[np.ndarray], targets: list[np.ndarray], files: list[str], spec: PreprocessSpec,
-            skipped: dict[str, int]) -> Source:
+def _finish(
+    name: str,
+    rows: list[np.ndarray],
+    targets: list[np.ndarray],
+    files: list[str],
+    spec: PreprocessSpec,
+    skipped: dict[str, int],
+) -> Source:
     if not rows:
         raise SourceError(f"source {name}: no usable image")
     px = np.stack(rows).reshape(len(rows), spec.height, spec.width, spec.channels)
     return Source(name, px, np.stack(targets).astype(np.float32), files, skipped)
 
 
-def load_folders(root: Path, classes: list[str], spec: PreprocessSpec, fold: str | None = None,
-                 name: str | None = None) -> Source:
+def load_folders(
+    root: Path, classes: list[str], spec: PreprocessSpec, fold: str | None = None, name: str | None = None
+) -> Source:
     """``root/<expression>/*`` as one-hot targets; folders of other expressions fold in or are ignored."""
     if not root.is_dir():
         raise SourceError(f"source folder not found: {root}")
-    rows, targets, files, skipped = [], [], [], {}
+    rows: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    files: list[str] = []
+    skipped: dict[str, int] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         cls = class_of(sub.name, classes, fold)
         if cls is None:
@@ -114,13 +124,17 @@ def ferplus_target(votes: dict[str, int], classes: list[str], fold: str | None) 
     return out / out.sum()
 
 
-def load_ferplus(csv_path: Path, classes: list[str], spec: PreprocessSpec, fold: str | None = None,
-                 name: str | None = None) -> Source:
+def load_ferplus(
+    csv_path: Path, classes: list[str], spec: PreprocessSpec, fold: str | None = None, name: str | None = None
+) -> Source:
     """FER+ votes (``train.csv`` beside its image folder ``train/``) as soft targets over ``classes``."""
     images = csv_path.with_suffix("")
     if not csv_path.is_file() or not images.is_dir():
         raise SourceError(f"FER+ source needs {csv_path} and the image folder {images}")
-    rows, targets, files, skipped = [], [], [], {}
+    rows: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    files: list[str] = []
+    skipped: dict[str, int] = {}
     with csv_path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = {"file", *FERPLUS_VOTES} - set(reader.fieldnames or [])

@@ -6,6 +6,7 @@ deflate gives 0.95): the whole FER+ training set then fits in what such a machin
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,12 @@ def _decode(data: np.ndarray, off: np.ndarray, channels: int) -> np.ndarray:
     import cv2
 
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    out = [cv2.imdecode(data[a:b], flag) for a, b in zip(off[:-1], off[1:], strict=True)]
+    out = []
+    for a, b in itertools.pairwise(off):
+        img = cv2.imdecode(data[a:b], flag)
+        if img is None:
+            raise ValueError("a source cache image does not decode: the file is damaged; delete it to rebuild")
+        out.append(np.asarray(img, np.uint8))
     return np.stack(out).reshape(len(out), *out[0].shape[:2], channels)
 
 
@@ -47,11 +53,21 @@ def save_split(split: Split, path: Path, made_from: dict[str, Any]) -> None:
             key = f"{part}{i}"
             arrays[f"{key}_webp"], arrays[f"{key}_off"] = _encode(s.pixels)
             arrays[f"{key}_y"] = s.targets
-            meta.append({"key": key, "part": part, "name": s.name, "files": s.files, "skipped": s.skipped,
-                         "channels": int(s.pixels.shape[3])})
-    arrays["meta"] = np.frombuffer(json.dumps({"sources": meta, "shares": split.shares, "made_from": made_from}).encode(), np.uint8)
+            meta.append(
+                {
+                    "key": key,
+                    "part": part,
+                    "name": s.name,
+                    "files": s.files,
+                    "skipped": s.skipped,
+                    "channels": int(s.pixels.shape[3]),
+                }
+            )
+    arrays["meta"] = np.frombuffer(
+        json.dumps({"sources": meta, "shares": split.shares, "made_from": made_from}).encode(), np.uint8
+    )
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 def load_split_cache(path: Path) -> tuple[Split, dict[str, Any]]:
@@ -82,4 +98,3 @@ def resized(split: Split, spec_size: int) -> Split:
         return Source(s.name, px.reshape(n, spec_size, spec_size, c), s.targets, s.files, s.skipped)
 
     return Split([one(s) for s in split.train], [one(s) for s in split.val], split.shares)
-

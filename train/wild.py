@@ -37,6 +37,7 @@ from .source_metrics import source_scores
 from .sources import Source, holdout, load_source, sampling_weights
 
 log = logging.getLogger("hs-train")
+LAST_EPOCH = "last.keras"
 
 
 @dataclass
@@ -106,8 +107,14 @@ def load_split(cfg: TrainConfig, classes: list[str]) -> Split:
 
 def cache_key(cfg: TrainConfig, classes: list[str]) -> dict[str, Any]:
     """What a source cache must have been made from to stand in for loading the sources."""
-    return {"sources": cfg.sources, "classes": classes, "fold": cfg.fold, "channels": cfg.channels,
-            "val_fraction": cfg.val_fraction, "seed": cfg.seed}
+    return {
+        "sources": cfg.sources,
+        "classes": classes,
+        "fold": cfg.fold,
+        "channels": cfg.channels,
+        "val_fraction": cfg.val_fraction,
+        "seed": cfg.seed,
+    }
 
 
 def sources_split(cfg: TrainConfig, classes: list[str]) -> Split:
@@ -138,8 +145,18 @@ class Batches(keras.utils.PyDataset):
 
     The draw for epoch e and the augmentation of batch i use seeds made of (seed, e, i), so a run repeats."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray, batch: int, steps: int, seed: int,
-                 augment: bool, strength: float, workers: int = 1) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray,
+        batch: int,
+        steps: int,
+        seed: int,
+        augment: bool,
+        strength: float,
+        workers: int = 1,
+    ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.w = x, y, weights
         self.batch, self.steps, self.seed = batch, steps, seed
@@ -227,43 +244,55 @@ def _splits_json(split: Split, classes: list[str]) -> dict[str, Any]:
         out = []
         for src in sources:
             for f, y, px in zip(src.files, src.hard(), src.pixels, strict=True):
-                out.append({"path": f, "label": int(y), "sha1": hashlib.sha1(px.tobytes()).hexdigest(),
-                            "source": src.name})
+                out.append(
+                    {"path": f, "label": int(y), "sha1": hashlib.sha1(px.tobytes()).hexdigest(), "source": src.name}
+                )
         return out
 
     held = rows(split.val)  # fitted only one temperature, so it also stands as hs-convert's test split
     return {"classes": classes, "splits": {"train": rows(split.train), "val": held, "test": held}}
 
 
-def train_sources(cfg: TrainConfig, split: Split | None = None) -> dict[str, Any]:
-    """Train by ``cfg`` on its sources (or on ``split``, already loaded) and write the run folder."""
+def _inputs(cfg: TrainConfig) -> tuple[list[str], PreprocessSpec, Split]:
     classes = list(cfg.classes or ["happy", "neutral", "sad"])
+    if len(classes) < 3:
+        raise ValueError("--source training is for three or more classes (use --data for two folders)")
     if cfg.fold and cfg.fold not in classes:
         raise ValueError(f"--fold {cfg.fold}: not one of the classes {', '.join(classes)}")
-    spec = make_spec(cfg)
+    return classes, make_spec(cfg), sources_split(cfg, classes)
+
+
+def _held_out(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    x = np.concatenate([s.pixels for s in split.val]).astype(np.float32)
+    return x, np.concatenate([s.targets for s in split.val]).astype(np.float32)
+
+
+def train_sources(cfg: TrainConfig) -> dict[str, Any]:
+    """Train by ``cfg`` on its sources and write the run folder."""
+    if cfg.finish:
+        return finish_cut_run(cfg)
     keras.utils.set_random_seed(cfg.seed)
-    split = split or sources_split(cfg, classes)
+    classes, spec, split = _inputs(cfg)
     run = cfg.run_dir
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / rundir.CONFIG, cfg.to_dict())
     write_json(run / rundir.SPLITS, _splits_json(split, classes))
-    write_json(run / rundir.DATA_REPORT, {
-        s.name: {"train": len(s), "val": len(v), "skipped": s.skipped, "share": sh}
-        for s, v, sh in zip(split.train, split.val, split.shares, strict=True)
-    })
+    write_json(
+        run / rundir.DATA_REPORT,
+        {
+            s.name: {"train": len(s), "val": len(v), "skipped": s.skipped, "share": sh}
+            for s, v, sh in zip(split.train, split.val, split.shares, strict=True)
+        },
+    )
 
     x = np.concatenate([s.pixels for s in split.train])
     y = np.concatenate([s.targets for s in split.train]).astype(np.float32)
     weights = sampling_weights(split.train, split.shares)
     steps = max(1, math.ceil(len(x) / cfg.batch_size))
-    data = Batches(x, y, weights, cfg.batch_size, steps, cfg.seed, cfg.augment, cfg.augment_strength,
-                   workers=cfg.workers)
-    val_x = np.concatenate([s.pixels for s in split.val]).astype(np.float32)
-    val_y = np.concatenate([s.targets for s in split.val]).astype(np.float32)
-
+    data = Batches(
+        x, y, weights, cfg.batch_size, steps, cfg.seed, cfg.augment, cfg.augment_strength, workers=cfg.workers
+    )
     model = build_model(cfg.image_size, cfg.channels, len(classes), cfg.arch, cfg.dropout, cfg.width)
-    if len(classes) == 2:
-        raise ValueError("--source training is for three or more classes (use --data for two folders)")
     model.compile(
         optimizer=_optimizer(cfg, steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -271,22 +300,57 @@ def train_sources(cfg: TrainConfig, split: Split | None = None) -> dict[str, Any
     )
     t0 = time.monotonic()
     (run / rundir.CHECKPOINTS).mkdir(exist_ok=True)  # the last epoch's model, should the run be cut short
-    last = keras.callbacks.ModelCheckpoint(str(run / rundir.CHECKPOINTS / "last.keras"))
-    hist = model.fit(data, validation_data=(val_x, val_y), epochs=cfg.epochs, verbose=cfg.verbose,
-                     validation_batch_size=512, callbacks=[last])
-    seconds = time.monotonic() - t0
+    last = keras.callbacks.ModelCheckpoint(str(run / rundir.CHECKPOINTS / LAST_EPOCH))
+    hist = model.fit(
+        data,
+        validation_data=_held_out(split),
+        epochs=cfg.epochs,
+        verbose=cfg.verbose,
+        validation_batch_size=512,
+        callbacks=[last],
+    )
     # fit() itself ends by copying an EMA of the weights (--ema-momentum) into the model
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    return _finish(cfg, model, classes, spec, split, history, (time.monotonic() - t0) / cfg.epochs)
 
+
+def finish_cut_run(cfg: TrainConfig) -> dict[str, Any]:
+    """``--finish``: a run that was cut short (a time limit, a lost machine) made into a model from its last
+    complete epoch, without more training: calibrated, scored and written as a finished run is."""
+    ckpt = cfg.run_dir / rundir.CHECKPOINTS / LAST_EPOCH
+    if not ckpt.is_file():
+        raise ValueError(f"--finish: no checkpoint {ckpt}")
+    classes, spec, split = _inputs(cfg)
+    model = keras.models.load_model(ckpt, compile=False)
+    log.info("finishing %s from %s", cfg.run_dir, ckpt)
+    return _finish(cfg, model, classes, spec, split, {}, None)
+
+
+def _finish(
+    cfg: TrainConfig,
+    model: keras.Model,
+    classes: list[str],
+    spec: PreprocessSpec,
+    split: Split,
+    history: dict[str, list[float]],
+    seconds_per_epoch: float | None,
+) -> dict[str, Any]:
+    """Fold the held-out parts' temperature into the model, score every source, write the run's files."""
+    run = cfg.run_dir
+    val_x, val_y = _held_out(split)
     val_probs = predict(model, val_x, cfg.flip_average)
     temperature = fit_temperature(np.log(np.clip(val_probs, 1e-7, 1.0)), val_y.astype(np.float64))
     fold_temperature(model, temperature)
     per_source = evaluate(model, split, classes, cfg)
+    epochs_done = len(history.get("loss", [])) or None
     metrics = {
-        "splits": {n: {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "roc_auc")} for n, m in per_source.items()},
+        "splits": {
+            n: {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "roc_auc")} for n, m in per_source.items()
+        },
         "sources": per_source,
         "temperature": temperature,
-        "seconds_per_epoch": round(seconds / cfg.epochs, 1),
-        "best_epoch": cfg.epochs,
+        "seconds_per_epoch": round(seconds_per_epoch, 1) if seconds_per_epoch else None,
+        "best_epoch": epochs_done or "last checkpoint (--finish)",
         "keras_backend": keras.backend.backend(),
     }
     info = ModelInfo(
@@ -303,14 +367,18 @@ def train_sources(cfg: TrainConfig, split: Split | None = None) -> dict[str, Any
             "fold": cfg.fold,
             "temperature": temperature,
             "training_metrics": metrics["splits"],
-            "versions": {"happysad_edge": hs_version, "keras": keras.__version__,
-                         "keras_backend": keras.backend.backend(), "python": platform.python_version()},
+            "versions": {
+                "happysad_edge": hs_version,
+                "keras": keras.__version__,
+                "keras_backend": keras.backend.backend(),
+                "python": platform.python_version(),
+            },
         },
     )
     with atomic_path(run / rundir.MODEL_KERAS) as tmp:
         model.save(tmp)
     write_json(run / rundir.MODEL_INFO, info.to_dict())
-    write_json(run / rundir.HISTORY, {k: [float(v) for v in vs] for k, vs in hist.history.items()})
+    write_json(run / rundir.HISTORY, history)
     write_json(run / rundir.METRICS, metrics)
     log.info("per source: %s", json.dumps({n: round(m["balanced_accuracy"], 4) for n, m in per_source.items()}))
     return metrics
