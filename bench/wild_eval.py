@@ -108,6 +108,9 @@ def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
         if m.any():
             for lab in ("happy", "sad", "uncertain"):
                 row[f"{g}->{lab}"] = float(np.mean(names[m] == lab))
+    outs = [*labels, "uncertain"]
+    present = [g for g in GROUPS if (grp == g).any()]
+    row["confusion"] = {g: {o: int(np.sum((grp == g) & (names == o))) for o in outs} for g in present}
     return row
 
 
@@ -180,7 +183,7 @@ def main() -> None:
     if missing:
         sys.exit(f"wild_eval: model not found: {missing[0]}")
     results = {str(m): evaluate(m, not args.no_clip) for m in models}
-    keys = sorted({(s, k) for r in results.values() for s, row in r.items() for k in row}, key=lambda t: t)
+    keys = sorted({(s, k) for r in results.values() for s, row in r.items() for k in row if k != "confusion"})
     print(f"{'source':<14}{'metric':<22}" + "".join(f"{m.name[:24]:>26}" for m in models))
     for s, k in keys:
         vals = [results[str(m)].get(s, {}).get(k) for m in models]

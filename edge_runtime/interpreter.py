@@ -128,7 +128,10 @@ class Runner:
 
     def __init__(self, interp: Any) -> None:
         self.interp = interp
-        ins, outs = interp.get_input_details(), interp.get_output_details()
+        try:
+            ins, outs = interp.get_input_details(), interp.get_output_details()
+        except (UnicodeDecodeError, ValueError) as exc:  # a damaged tensor name or type in the flatbuffer
+            raise RuntimeFailure(f"its tensors cannot be read: {first_line(exc)}") from None
         if len(ins) != 1 or len(outs) != 1:
             raise RuntimeFailure(f"not a classifier: expected 1 input and 1 output, found {len(ins)} and {len(outs)}")
         inp = _spec(ins[0])

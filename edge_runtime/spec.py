@@ -127,6 +127,32 @@ class PreprocessSpec:
 
 
 INTERPOLATIONS = {"area", "linear", "nearest", "cubic"}
+MAX_LABELS, MAX_LABEL_CHARS = 64, 40
+
+
+def checked_number(name: str, value: Any, low: float, high: float) -> float:
+    """A finite number in [low, high], as the command line checks the same setting; else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {str(value)[:40]!r}")
+    v = float(value)
+    if not (low <= v <= high):  # NaN fails every comparison
+        raise ValueError(f"{name} {v} is outside [{low}, {high}]")
+    return v
+
+
+def checked_labels(value: Any) -> tuple[str, ...]:
+    """2 to 64 distinct labels, each 1-40 printable characters (a label goes into log lines, JSON and MQTT
+    topics: a newline or control character in one could forge a line)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("labels must be a list of strings")
+    if not 2 <= len(value) <= MAX_LABELS:
+        raise ValueError(f"a model has 2 to {MAX_LABELS} labels, not {len(value)}")
+    for v in value:
+        if not 1 <= len(v) <= MAX_LABEL_CHARS or not v.isprintable():
+            raise ValueError(f"label {v[:40]!r} must be 1-{MAX_LABEL_CHARS} printable characters")
+    if len(set(value)) != len(value):
+        raise ValueError(f"labels {value[:MAX_LABELS]} repeat a label")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -166,11 +192,14 @@ class ModelInfo:
         flip = d.get("flip_average", False)
         if not isinstance(flip, bool):
             raise ValueError(f"flip_average must be true or false, not {flip!r}")
+        output = d.get("output", "sigmoid")
+        if output not in ("sigmoid", "softmax"):
+            raise ValueError(f"output must be sigmoid or softmax, not {str(output)[:40]!r}")
         return cls(
-            labels=tuple(d["labels"]),
-            threshold=float(d.get("threshold", 0.5)),
-            output=str(d.get("output", "sigmoid")),
-            uncertain_band=float(d.get("uncertain_band", 0.0)),
+            labels=checked_labels(d["labels"]),
+            threshold=checked_number("threshold", d.get("threshold", 0.5), 0.0, 1.0),
+            output=output,
+            uncertain_band=checked_number("uncertain_band", d.get("uncertain_band", 0.0), 0.0, 0.5),
             flip_average=flip,
             preprocessing=PreprocessSpec.from_dict(d["preprocessing"]),
             extra={k: v for k, v in d.items() if k not in core},

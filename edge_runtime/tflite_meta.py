@@ -14,6 +14,7 @@ from typing import Any
 
 FILE_IDENTIFIER = b"TFL3"
 MODEL_INFO_KEY = "happysad.model_info"  # our metadata entry: UTF-8 JSON of spec.ModelInfo.to_dict()
+MAX_MODEL_INFO_BYTES = 256 * 1024  # the shipped models need 3 KB; more is a hostile file, not a model
 
 # BuiltinOperator names for the codes a small CNN and its conversions use (schema.fbs).
 BUILTIN_NAMES = {
@@ -184,13 +185,20 @@ class FlatModel:
     version: int
 
     def model_info_dict(self) -> dict[str, Any] | None:
+        """The model_info JSON object; damaged, hostile or oversized JSON is a FlatbufferError."""
         raw = self.metadata.get(MODEL_INFO_KEY)
         if raw is None:
             return None
+        if len(raw) > MAX_MODEL_INFO_BYTES:
+            raise FlatbufferError(
+                f"metadata entry {MODEL_INFO_KEY!r} is {len(raw)} bytes (at most {MAX_MODEL_INFO_BYTES})"
+            )
         try:
             info = json.loads(raw.rstrip(b"\x00").decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FlatbufferError(f"metadata entry {MODEL_INFO_KEY!r} is not valid JSON: {exc}") from exc
+        except RecursionError:  # JSON nested thousands deep: a hostile file, not a model
+            raise FlatbufferError(f"metadata entry {MODEL_INFO_KEY!r} is nested too deeply") from None
         if not isinstance(info, dict):
             raise FlatbufferError(f"metadata entry {MODEL_INFO_KEY!r} is not a JSON object")
         return info

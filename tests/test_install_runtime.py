@@ -59,4 +59,4 @@ def test_base_install_runs_without_tensorflow(version, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "o.jsonl").read_text().splitlines()[0])["results"]
-    assert "happysad_int8.tflite" in run.stderr
+    assert "happysad_wild_int8.tflite" in run.stderr

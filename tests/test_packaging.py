@@ -48,7 +48,14 @@ def runtime_wheel(tmp_path_factory) -> Path:
 def test_runtime_wheel_is_the_runtime_with_its_models_and_no_training(runtime_wheel):
     names, meta = wheel_metadata(runtime_wheel)
     assert meta["Name"] == ["happysad-edge-runtime"]
-    for f in ("happysad_int8.tflite", "happysad_int8.json", "happysad_neutral_int8.tflite", "MODEL_CARD.md"):
+    for f in (
+        "happysad_wild_int8.tflite",
+        "happysad_wild_int8.json",
+        "happysad_int8.tflite",
+        "happysad_int8.json",
+        "happysad_neutral_int8.tflite",
+        "MODEL_CARD.md",
+    ):
         assert f"edge_runtime/models/{f}" in names
     assert "edge_runtime/cli.py" in names and "edge_runtime/__init__.py" in names
     assert not [n for n in names if n.startswith(("train/", "convert/", "tests/"))]

@@ -53,8 +53,9 @@ class Source:
         """The majority class of each image (argmax of its target)."""
         return np.argmax(self.targets, axis=1)
 
-    def take(self, idx: np.ndarray, name: str | None = None) -> Source:
-        return Source(name or self.name, self.pixels[idx], self.targets[idx], [self.files[i] for i in idx])
+    def take(self, idx: np.ndarray) -> Source:
+        """The images at ``idx``; what was skipped while reading the source goes with it."""
+        return Source(self.name, self.pixels[idx], self.targets[idx], [self.files[i] for i in idx], self.skipped)
 
 
 def class_of(word: str, classes: list[str], fold: str | None) -> str | None:

@@ -18,15 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_packaged_model_carries_its_preprocessing_and_card():
+    """The default knows 'neither': happy, neutral, sad, calibrated, trained on several sources."""
     info = read(PACKAGED_MODEL).model_info_dict()
-    assert info["labels"] == ["happy", "sad"] and info["output"] == "sigmoid"
+    assert info["labels"] == ["happy", "neutral", "sad"] and info["output"] == "softmax"
     pre = info["preprocessing"]
-    assert (pre["height"], pre["width"], pre["channels"], pre["color_order"]) == (48, 48, 1, "GRAY")
+    assert (pre["height"], pre["width"], pre["channels"], pre["color_order"]) == (64, 64, 1, "GRAY")
     assert pre["face_crop"]["roi"] == "face" and 0.0 <= pre["face_crop"]["margin"] <= 0.1
-    assert info["training_metrics"]["test"]["balanced_accuracy"] > 0.9
-    assert json.loads(PACKAGED_MODEL.with_suffix(".json").read_text())["labels"] == ["happy", "sad"]
+    assert info["flip_average"] and info["fold"] == "neutral" and info["temperature"] > 0
+    assert set(info["sources"]) == {"ferplus", "sfew", "nhfi"}
+    assert info["training_metrics"]["ferplus"]["balanced_accuracy"] > 0.75
+    assert json.loads(PACKAGED_MODEL.with_suffix(".json").read_text())["labels"] == ["happy", "neutral", "sad"]
     assert (PACKAGED_MODEL.parent / "MODEL_CARD.md").is_file()
     assert PACKAGED_MODEL.stat().st_size < 1_000_000
+
+
+def test_binary_model_is_chosen_by_name():
+    from edge_runtime.model import MODELS_DIR, PACKAGED, resolve_model
+
+    assert resolve_model("happysad-binary") == MODELS_DIR / PACKAGED["happysad-binary"]
+    info = read(resolve_model("happysad-binary")).model_info_dict()
+    assert info["labels"] == ["happy", "sad"] and info["output"] == "sigmoid" and info["uncertain_band"] == 0.15
 
 
 def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
@@ -42,8 +53,8 @@ def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     rec = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("{")))
-    assert rec["results"][0]["label"] in ("happy", "sad", "uncertain")
-    assert "happysad_int8.tflite" in proc.stderr
+    assert rec["results"][0]["label"] in ("happy", "neutral", "sad", "uncertain")
+    assert "happysad_wild_int8.tflite" in proc.stderr
 
 
 def test_packaged_model_tells_a_drawn_smile_from_a_frown():
@@ -60,9 +71,10 @@ def test_packaged_model_tells_a_drawn_smile_from_a_frown():
         for img in imgs:
             boxes = det.full(img, "BGR")
             box = max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
-            scores.append(clf.classify(region_pixels(img, box, clf.spec, "BGR")[None])[0][1])
+            probs = clf.classify(region_pixels(img, box, clf.spec, "BGR")[None])[0]
+            scores.append(probs[clf.info.labels.index("happy")])
         p[lab] = float(np.mean(scores))
-    assert p["sad"] > p["happy"], p
+    assert p["happy"] > p["sad"], p  # P(happy) of the smiles above that of the frowns
 
 
 def test_cli_runner_default_model(tmp_path):
