@@ -57,10 +57,15 @@ class FrameHub:
                     self.encoded += 1
                     self._cond.notify_all()
 
-    def join(self) -> None:
+    def join(self, limit: int) -> bool:
+        """Count one more viewer unless ``limit`` are watching already: checked and taken under one lock, so
+        viewers arriving together cannot all pass the check before any is counted."""
         with self._cond:
+            if self.viewers >= limit:
+                return False
             self.viewers += 1
             self._offered = 0.0  # a new viewer gets a frame at once
+            return True
 
     def leave(self) -> None:
         with self._cond:

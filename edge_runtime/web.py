@@ -148,15 +148,14 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
             self._send(200 if ok else 503, (why + "\n").encode(), "text/plain")
 
         def _stream(self) -> None:
-            if web.hub.viewers >= MAX_VIEWERS:
+            if not web.hub.join(MAX_VIEWERS):
                 self._send(503, b"too many viewers\n", "text/plain")
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            web.hub.join()
             try:
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
                 seq = 0
                 while not web.hub.closed:
                     seq, jpeg = web.hub.next_jpeg(seq, timeout=1.0)

@@ -18,8 +18,8 @@ from edge_runtime.tflite_meta import parse
 
 
 def _model_with(tmp_path: Path, name: str, **fields: object) -> Path:
-    """The packaged int8 model with its metadata's ``flip_average`` set as given (left out when None)."""
-    data = PACKAGED_MODEL.read_bytes()
+    """The packaged happy/sad int8 model with its metadata's ``flip_average`` set as given (left out when None)."""
+    data = (PACKAGED_MODEL.parent / "happysad_int8.tflite").read_bytes()  # sigmoid: its two scores sum to 1 exactly
     info = parse(data).model_info_dict()
     assert info is not None
     info.pop("flip_average", None)

@@ -196,7 +196,7 @@ def test_hs_run_publishes_and_the_last_will_says_offline(broker, tmp_path):
     try:
         wait_for(lambda: listener.on("cam1/status") == [b"online"], 20, "hs-run online")
         event = json.loads(wait_for(lambda: listener.on("cam1/event"), 20, "an event")[0])
-        assert event["label"] in ("happy", "sad", "uncertain") and event["previous"] is None
+        assert event["label"] in ("happy", "neutral", "sad", "uncertain") and event["previous"] is None
         wait_for(lambda: len(listener.on("cam1/summary")) >= 2, 10, "periodic summaries")
         summary = json.loads(listener.on("cam1/summary")[-1])
         assert summary["frames"] > 0 and summary["fps"] > 0

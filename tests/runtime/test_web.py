@@ -201,7 +201,11 @@ def test_hs_run_healthz_follows_the_camera():
     try:
         wait_for(lambda: get(port, "/healthz", timeout=1)[0] == 200, 20, "healthz 200")
         data = json.loads(get(port, "/status.json")[1])
-        assert data["state"] == "live" and data["faces"] and data["faces"][0]["label"] in ("happy", "sad", "uncertain")
+        assert (
+            data["state"] == "live"
+            and data["faces"]
+            and data["faces"][0]["label"] in ("happy", "neutral", "sad", "uncertain")
+        )
         cam.stop()
         wait_for(lambda: get(port, "/healthz", timeout=1)[0] == 503, 15, "healthz 503 with the camera down")
         assert json.loads(get(port, "/status.json")[1])["state"] in ("reconnecting", "live")
@@ -212,3 +216,41 @@ def test_hs_run_healthz_follows_the_camera():
         cam.stop()
     assert code == 130, err
     assert "web view on http://127.0.0.1:" in err and "reconnected" in err
+
+
+def test_viewer_cap_holds_when_viewers_arrive_together(web):
+    """14 viewers at once: exactly MAX_VIEWERS (8) get the stream, the rest a 503 (the count is taken under
+    the same lock that checks it)."""
+    from edge_runtime.web import MAX_VIEWERS
+
+    n = MAX_VIEWERS + 6
+    gate = threading.Barrier(n)
+    statuses: list[bytes] = []
+    socks: list[socket.socket] = []
+    lock = threading.Lock()
+
+    def viewer() -> None:
+        s = socket.create_connection(("127.0.0.1", web.port), timeout=10)
+        with lock:
+            socks.append(s)
+        gate.wait()
+        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        line = s.recv(64).split(b"\r\n", 1)[0]
+        with lock:
+            statuses.append(line)
+
+    threads = [threading.Thread(target=viewer) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    try:
+        assert len(statuses) == n, statuses
+        admitted = sum(b" 200 " in line for line in statuses)
+        assert admitted == MAX_VIEWERS, statuses
+        assert sum(b" 503 " in line for line in statuses) == n - MAX_VIEWERS
+        assert web.sink.hub.viewers <= MAX_VIEWERS
+    finally:
+        for s in socks:
+            s.close()
+    wait_for(lambda: web.feed() and web.sink.hub.viewers == 0, 10, "viewers to be let go", every=0.02)

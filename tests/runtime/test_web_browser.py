@@ -20,7 +20,7 @@ from tests.runtime.mjpeg_server import MjpegCamera
 pytestmark = pytest.mark.timeout(90)
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SHOTS = REPO / "runs" / "headless-screens"
-LABELS = ("happy", "sad", "uncertain")
+LABELS = ("happy", "neutral", "sad", "uncertain")
 
 
 @pytest.fixture
