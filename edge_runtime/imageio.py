@@ -5,6 +5,7 @@ Training and the device decode files through this one function, so both see the 
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -12,9 +13,13 @@ import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".jfif", ".pgm", ".ppm"}
 MIN_SIDE = 8
+# An image is refused before decoding when its header declares more pixels than this: a few hundred bytes
+# of PNG can declare 100000x100000 and ask the decoder for 30 GB. 50 megapixels is a 8660x5773 photo.
+MAX_PIXELS = 50_000_000
 
 # Reasons a file is skipped; the data report counts them by these names.
 EMPTY, NOT_IMAGE, TRUNCATED, UNREADABLE, TOO_SMALL = "empty", "not_an_image", "truncated", "unreadable", "too_small"
+TOO_LARGE = "too_large"
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -33,6 +38,64 @@ def sniff_format(data: bytes) -> str | None:
         return "tiff"
     if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
         return "pnm"
+    return None
+
+
+def declared_size(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """(width, height) as the file's header declares them, read without decoding; None where the header
+    cannot be read here (the decoder then decides)."""
+    try:
+        if fmt == "png" and data[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", data[16:24])
+            return int(w), int(h)
+        if fmt == "gif":
+            w, h = struct.unpack("<HH", data[6:10])
+            return int(w), int(h)
+        if fmt == "bmp":
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(int(w)), abs(int(h))
+        if fmt == "webp":
+            return _webp_size(data)
+        if fmt == "jpeg":
+            return _jpeg_size(data)
+        if fmt == "pnm":
+            fields = data[2:200].split()
+            return int(fields[0]), int(fields[1])
+    except (struct.error, ValueError, IndexError):
+        return None
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return w, h
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 ":
+        w, h = struct.unpack("<HH", data[26:30])
+        return int(w) & 0x3FFF, int(h) & 0x3FFF
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The first start-of-frame marker's size (a walk over the marker segments)."""
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
     return None
 
 
@@ -82,20 +145,27 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
     return _to_rgb8(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
 
 
-def decode_bytes(data: bytes) -> tuple[np.ndarray | None, str | None]:
-    """(RGB uint8 image, None), or (None, reason) for a file that cannot be used as it is."""
+def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
+    """(RGB uint8 image, None), or (None, reason) for a file that cannot be used as it is; an image whose
+    header declares more than ``max_pixels`` is refused before any decoding (``too_large``)."""
     if len(data) == 0:
         return None, EMPTY
     fmt = sniff_format(data)
     if fmt is None:
         return None, NOT_IMAGE
+    size = declared_size(data, fmt)
+    if size is not None and size[0] * size[1] > max_pixels:
+        return None, TOO_LARGE
     if _is_truncated(data, fmt):
         return None, TRUNCATED
     img = None
     if fmt != "gif":
         buf = np.frombuffer(data, dtype=np.uint8)
         # A JPEG has no alpha or 16-bit data; IMREAD_COLOR also applies its EXIF orientation (phone photos).
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED)
+        try:
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR if fmt == "jpeg" else cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # OpenCV's own size limit or a decoder assertion: the file is unusable, not a bug
+            img = None
         if img is not None and img.ndim == 3 and img.shape[2] == 4 and fmt == "jpeg":
             img = img[:, :, :3]
     rgb = _to_rgb8(img) if img is not None else _decode_with_pillow(data)
@@ -106,13 +176,13 @@ def decode_bytes(data: bytes) -> tuple[np.ndarray | None, str | None]:
     return rgb, None
 
 
-def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str | None]:
     """Decode a file from disk; an unreadable path is a reason, not an exception."""
     try:
         data = Path(path).read_bytes()
     except OSError:
         return None, UNREADABLE
-    return decode_bytes(data)
+    return decode_bytes(data, max_pixels)
 
 
 def is_image_name(path: str | Path) -> bool:
