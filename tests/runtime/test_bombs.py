@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_runtime.cli import app
-from edge_runtime.imageio import MAX_PIXELS, TOO_LARGE, decode_bytes, declared_size, read_image
+from edge_runtime.imageio import MAX_PIXELS, TOO_LARGE, declared_size, decode_bytes, read_image
 
 pytestmark = pytest.mark.timeout(120)
 
