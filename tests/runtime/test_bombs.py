@@ -53,6 +53,7 @@ def test_declared_size_matches_real_files(ext):
 def test_a_large_real_png_is_refused_without_decoding(tmp_path):
     big = np.zeros((8000, 7000), np.uint8)  # 56 megapixels, a few hundred KB as PNG
     ok, buf = cv2.imencode(".png", big)
+    assert ok
     path = tmp_path / "big.png"
     path.write_bytes(buf.tobytes())
     assert 8000 * 7000 > MAX_PIXELS
