@@ -7,6 +7,8 @@ The image is drawn only while a face is holding the label (``needs_image``), not
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +22,12 @@ from .atomic import OutputRefused, write_bytes, write_json
 from .errors import WriteFailed, first_line
 
 SIDE = ".json"
+WRITER = "hs-run snapshot"  # the sidecar's own marker: only snapshots carrying it are ever pruned
+
+
+def _stem_pattern(label: str) -> re.Pattern[str]:
+    """The names this sink gives: date-time-milliseconds-track-label (a user's 'holiday-happy' never fits)."""
+    return re.compile(rf"\d{{8}}-\d{{6}}-\d{{3}}-t\d+-{re.escape(label)}")
 
 
 class SnapshotSink:
@@ -84,6 +92,7 @@ class SnapshotSink:
         stem = f"{stamp:%Y%m%d-%H%M%S}-{stamp.microsecond // 1000:03d}-t{face['track']}-{self.label}"
         files = [self.folder / f"{stem}.jpg"]
         sidecar: dict[str, Any] = {
+            "writer": WRITER,
             "time": record["time"],
             "frame": record["frame"],
             "source": record["source"],
@@ -109,11 +118,25 @@ class SnapshotSink:
         self._prune()
 
     def _existing(self) -> list[list[Path]]:
-        """Snapshots already in the folder (a restarted service), oldest first, so the cap counts them."""
+        """Snapshots this program wrote earlier (a restarted service), oldest first, so the cap counts them.
+
+        Only a sidecar named as this sink names them and carrying its marker counts, and with it only the
+        images it names: any other file in the folder is the user's and is never touched."""
+        pattern = _stem_pattern(self.label)
         groups = []
         for side in sorted(self.folder.glob(f"*-{self.label}{SIDE}")):
             stem = side.name[: -len(SIDE)]
-            groups.append([side.with_name(f"{stem}.jpg"), side.with_name(f"{stem}-face.jpg"), side])
+            if not pattern.fullmatch(stem) or not side.is_file():
+                continue
+            try:
+                meta = json.loads(side.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not isinstance(meta, dict) or meta.get("writer") != WRITER:
+                continue
+            named = [meta.get("image"), meta.get("crop")]
+            own = {f"{stem}.jpg", f"{stem}-face.jpg"}
+            groups.append([side.with_name(n) for n in named if isinstance(n, str) and n in own] + [side])
         return groups
 
     def _prune(self) -> None:

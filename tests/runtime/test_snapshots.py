@@ -73,6 +73,31 @@ def test_debounce_once_per_turn_and_rate_limit(tmp_path):
     assert sink.saved == 3
 
 
+def test_pruning_never_touches_a_users_files(tmp_path):
+    """The campaign's repro: holiday-happy.{json,jpg} and -face.jpg beside the snapshots, keep 1, 700 frames."""
+    mine = {
+        "holiday-happy.json": b'{"image": "holiday-happy.jpg"}',
+        "holiday-happy.jpg": b"\xff\xd8 a photo",
+        "holiday-happy-face.jpg": b"\xff\xd8 a face",
+        "20240101-120000-000-t1-happy.json": b'{"mine": 1}',
+        "20240101-120000-000-t1-happy.jpg": b"\xff\xd8 look-alike",
+    }
+    for name, data in mine.items():
+        (tmp_path / name).write_bytes(data)
+    clock = Clock()
+    sink = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, keep=1, clock=clock)
+    for i in range(30):
+        feed(sink, clock, 2.0 * i, (i, "happy"))
+        feed(sink, clock, 2.0 * i + 0.1, (i, "happy"))
+    assert sink.saved == 30
+    for name, data in mine.items():
+        assert (tmp_path / name).read_bytes() == data, name
+    ours = [n for n in files(tmp_path) if n not in mine]
+    assert len(ours) == 2 and "t29-happy" in ours[0]  # keep 1: the newest snapshot, its jpg and sidecar
+    again = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, keep=1, clock=clock)
+    assert len(again._existing()) == 1  # a restart counts only its own earlier snapshot
+
+
 def test_cap_deletes_the_oldest_and_counts_earlier_runs(tmp_path):
     clock = Clock()
     sink = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, keep=3, clock=clock)
