@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ def load(path: str) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise RuntimeFailure(f"--config {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise RuntimeFailure(f"--config {path}: not UTF-8 text (a TOML file must be UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RuntimeFailure(f"--config {path}: {first_line(exc)}") from None
 
@@ -63,8 +66,31 @@ def to_args(settings: dict[str, Any], params: Iterable[Any], where: str) -> list
             continue
         if isinstance(value, dict | list) or isinstance(value, bool):
             raise RuntimeFailure(f"{where}: {key} must be a string or a number, not {value!r}")
+        problem = _value_problem(param, value)
+        if problem:  # checked here, as the option would, so the message names the file and the key
+            raise RuntimeFailure(f"{where}: {key} = {value!r}: {problem}")
         args += [f"--{name}", str(value)]
     return args
+
+
+def _value_problem(param: Any, value: Any) -> str | None:
+    """Why ``value`` does not suit the option (its type, choices and range), or None."""
+    descriptor = getattr(param, "type_descriptor", None)
+    kind = getattr(descriptor, "annotation", str)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        choices = [str(m.value) for m in kind]
+        return None if str(value) in choices else f"must be one of {', '.join(choices)}"
+    if kind in (int, float):
+        try:
+            number = kind(value) if not isinstance(value, str) or kind is float else int(value)
+        except (TypeError, ValueError):
+            return f"must be {'an integer' if kind is int else 'a number'}"
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            return "must be an integer"
+        low, high = getattr(param, "min", None), getattr(param, "max", None)
+        if (low is not None and number < low) or (high is not None and number > high):
+            return f"must be in [{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+    return None
 
 
 def with_config(params: Iterable[Any], argv: list[str]) -> list[str]:

@@ -51,6 +51,26 @@ def test_bad_settings_are_one_clear_error(tmp_path, text, message):
         with_config(PARAMS, ["--config", str(tmp_path / "missing.toml")])
 
 
+def test_config_not_utf8_and_wrong_values_name_the_file_and_the_key(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b'source = "caf\xe9.mp4"\n')  # Latin-1, not UTF-8
+    with pytest.raises(RuntimeFailure, match=r"c\.toml: not UTF-8 text") as info:
+        with_config(PARAMS, ["--config", str(cfg)])
+    assert "\n" not in str(info.value)
+    for text, key in (
+        ("threads = 0\n", "threads"),
+        ("max_frames = -4\n", "max_frames"),
+        ('threads = "x"\n', "threads"),
+    ):
+        cfg.write_text(text)
+        with pytest.raises(RuntimeFailure) as info:
+            with_config(PARAMS, ["--config", str(cfg)])
+        assert str(cfg) in str(info.value) and f"{key} = " in str(info.value), str(info.value)
+    proc = start_hs_run("--config", str(cfg))
+    _, err = proc.communicate(timeout=40)
+    assert proc.returncode == 2 and str(cfg) in err and "Traceback" not in err, err
+
+
 def test_the_example_config_is_valid():
     settings = tomllib.loads((REPO / "deploy" / "hs-run.toml").read_text())
     assert to_args(settings, PARAMS, "deploy/hs-run.toml")
