@@ -183,4 +183,36 @@ def check_config(cfg: RunConfig) -> None:
     for out in (cfg.save, None if cfg.json_out == "-" else cfg.json_out):
         if out:
             check_output_file(out)
+    check_not_an_input(cfg)
     check_headless(cfg)
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def check_not_an_input(cfg: RunConfig) -> None:
+    """Refuse an output that is an input (the model, the detector model, the source or one of its images),
+    compared as files (device and inode), so a link or another spelling of the same path is caught too."""
+    from .sources import image_paths
+
+    inputs: list[tuple[str, str]] = [("--model", str(resolve_model(cfg.model)))]
+    if cfg.detector_model:
+        inputs.append(("--detector-model", cfg.detector_model))
+    if cfg.source and "://" not in cfg.source:
+        inputs.append(("--source", cfg.source))
+        inputs += [("--source", str(p)) for p in image_paths(cfg.source) or [] if str(p) != cfg.source]
+    ids = [(opt, path, _identity(path)) for opt, path in inputs]
+    for opt_out, out in (("--save", cfg.save), ("--json", None if cfg.json_out == "-" else cfg.json_out)):
+        out_id = _identity(out) if out else None
+        if out_id is None:
+            continue
+        for opt_in, path, in_id in ids:
+            if in_id == out_id:
+                raise RuntimeFailure(
+                    f"{opt_out} {out} is the {opt_in} file {path}; name another output (nothing was changed)"
+                )
