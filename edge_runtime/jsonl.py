@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import check_output_file
+from .atomic import OutputRefused, check_output_file
 from .errors import WriteFailed, first_line
 
 FSYNC_EVERY_S = 1.0  # each line reaches the OS at once; the disk at least once a second (SD card wear)
@@ -100,6 +100,8 @@ class JsonLinesStdout:
 
     def __init__(self) -> None:
         self.closed = False
+        if sys.stdout is None or not _fd_open(1):  # started with standard output closed (>&-)
+            raise OutputRefused("--json -: standard output is closed; give a file name instead")
 
     def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
         try:
@@ -112,10 +114,21 @@ class JsonLinesStdout:
             os.close(devnull)
             self.closed = True
             return "the reader of standard output went away"
+        except OSError as exc:  # a full disk behind a redirect (> /dev/full), an I/O error
+            full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            raise WriteFailed(f"cannot write standard output{full}: {first_line(exc)}") from None
         return None
 
     def close(self, ok: bool) -> None:
         pass
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,0 +1,50 @@
+"""Write errors are exit 4 with one line naming what could not be written, never an internal error; standard
+output closed before the start is a one-line refusal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runtime.headless_helpers import REPO
+from tests.runtime.helpers import fixture_models, write_video
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def hs_run(args: list[str], stdout) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", "--headless", "--threads", "1", "--roi", "frame", *args],
+        cwd=REPO,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=100,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_json_to_a_full_stdout_is_exit_4_in_one_line(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=8)
+    with open("/dev/full", "w") as full:
+        proc = hs_run(["--model", str(fixture_models()["int8"]), "--source", str(video), "--json", "-"], full)
+    assert proc.returncode == 4, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "cannot write standard output (disk full)" in last and "internal error" not in proc.stderr
+    assert "stopped: an output failed" in proc.stderr
+
+
+def test_json_to_a_closed_stdout_is_one_line(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=4)
+    args = [sys.executable, "-m", "edge_runtime.cli", "--headless", "--threads", "1", "--roi", "frame", "--model",
+            str(fixture_models()["int8"]), "--source", str(video), "--json", "-"]  # fmt: skip
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *args], cwd=REPO, stderr=subprocess.PIPE, text=True, timeout=100
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "standard output is closed" in proc.stderr and "AttributeError" not in proc.stderr
