@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from .atomic import OutputRefused
 from .build import Log, RunConfig, build_classifier, build_pipeline, build_sinks, check_config
-from .errors import RuntimeFailure, SourceGaveUp
+from .errors import RuntimeFailure, SourceGaveUp, WriteFailed
 from .model import Classifier
 from .pipeline import Limits, Summary
 from .sources import open_source
@@ -44,8 +45,8 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
         limits = Limits(cfg.max_frames, cfg.duration, cfg.stats_every_s if cfg.stats else None)
         pipeline.run(source, limits, stop, summary)
         ok = True
-    except RuntimeFailure:  # an output could not be written: the summary says what was done before
-        summary.stopped_by = "an output failed"
+    except RuntimeFailure as exc:  # an output could not be written, or the source could not be opened
+        summary.stopped_by = "an output failed" if isinstance(exc, WriteFailed | OutputRefused) else "an error"
         raise
     finally:
         source.close()

@@ -95,17 +95,33 @@ class VideoFileSource:
 
     def __init__(self, path: str, loop: bool = False, read_ahead: int = 2) -> None:
         self.name, self.loop = path, loop
-        self.cap = open_capture(path)
-        if not self.cap.isOpened():
-            raise RuntimeFailure(f"cannot open video {path} (OpenCV could not decode it)")
-        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.frame_s = 1.0 / fps if 1.0 <= fps <= 1000.0 else 1.0 / 30.0  # a file that lies gets 30 FPS
+        self.cap: cv2.VideoCapture | None = None
+        self.frame_s = 1.0 / 30.0
+        self._open_error: RuntimeFailure | None = None
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(1, read_ahead))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _open(self) -> bool:
+        """Open in the reader thread: a FIFO with no writer, or a file on a hung mount, blocks here, not
+        the thread that watches for stops."""
+        cap = open_capture(self.name)
+        if not cap.isOpened():
+            cap.release()
+            self._open_error = RuntimeFailure(f"cannot open video {self.name} (OpenCV could not decode it)")
+            return False
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.frame_s = 1.0 / fps if 1.0 <= fps <= 1000.0 else 1.0 / 30.0  # a file that lies gets 30 FPS
+        self.cap = cap
+        return True
+
     def _decode(self) -> None:
-        """The reader thread: frames into the queue, then ``None`` at the end of the file (or on close)."""
+        """The reader thread: open, frames into the queue, then ``None`` at the end of the file (or on close)."""
+        if not self._open() or self._stop.is_set():
+            self._stop.set()
+            self._queue.put(None)
+            return
+        assert self.cap is not None
         read = 0
         while not self._stop.is_set():
             ok, img = self.cap.read()
@@ -140,6 +156,8 @@ class VideoFileSource:
                 yield None  # decoding stalls: let the loop check its stop conditions
                 continue
             if img is None:
+                if self._open_error is not None:
+                    raise self._open_error
                 return
             yield Frame(img, index, time.time(), self.name, clock=index * self.frame_s)
             index += 1
@@ -154,7 +172,7 @@ class VideoFileSource:
             except queue.Empty:
                 pass
             thread.join(timeout=0.05)
-        if thread is None or not thread.is_alive():
+        if self.cap is not None and (thread is None or not thread.is_alive()):
             self.cap.release()  # else a read hangs (a stuck pipe): the process's exit frees it
 
 
@@ -230,15 +248,28 @@ class LatestFrameReader:
         self.state = "opening"
         self._live_since = time.monotonic()
         self.cap: Capture | None = None
-        try:
-            self.cap = open_capture()  # in the caller: with --reconnect 0 a missing camera fails at start
-            self.state = "live"
-        except RuntimeFailure as exc:
-            if reconnect == 0:
-                raise
-            self.log(f"{name}: not available yet: {exc}; retrying (--reconnect 0 fails at once instead)")
+        self._open_error: RuntimeFailure | None = None
+        # Every open, the first too, happens in the reader thread: a device or stream can take seconds to
+        # open or never answer, and the caller's thread must stay free to notice a stop.
         self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
         self._thread.start()
+
+    def _first_open(self) -> bool:
+        try:
+            self.cap = self.open_capture()
+        except RuntimeFailure as exc:
+            if self.reconnect == 0:  # --reconnect 0: a missing camera is an error at start
+                self._open_error, self.failure = exc, str(exc)
+                return False
+            if self._stop.is_set():
+                return False
+            self.log(f"{self.name}: not available yet: {exc}; retrying (--reconnect 0 fails at once instead)")
+            return self._reopen()
+        if self._stop.is_set():
+            return False
+        self.state = "live"
+        self._live_since = time.monotonic()
+        return True
 
     def _publish(self, img: np.ndarray) -> None:
         with self._cond:
@@ -257,7 +288,7 @@ class LatestFrameReader:
 
     def _run(self) -> None:
         failures = 0
-        if self.cap is None and not self._reopen():
+        if not self._first_open():
             self._end()
             return
         while not self._stop.is_set():
@@ -329,6 +360,8 @@ class LatestFrameReader:
                 yield Frame(img, index, time.time(), self.name, clock=time.monotonic())
                 index += 1
             elif ended or self._stop.is_set():
+                if self._open_error is not None:
+                    raise self._open_error
                 return
             else:
                 self._watch_stall()

@@ -91,8 +91,14 @@ def test_corrupt_images_in_folder_are_skipped_and_counted(models, tmp_path):
     ],
 )
 def test_unopenable_sources_say_what_was_tried(spec, message, tmp_path):
+    """A device is opened in its reader thread (a stop is never stuck behind an open); with --reconnect 0 its
+    failure is raised where the frames are read."""
     with pytest.raises(RuntimeFailure, match=message):
-        open_source(**spec, reconnect=0)
+        src = open_source(**spec, reconnect=0)
+        try:
+            list(src.frames())
+        finally:
+            src.close()
 
 
 def test_empty_folder_and_undecodable_video(tmp_path):
@@ -102,7 +108,7 @@ def test_empty_folder_and_undecodable_video(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 2048)
     with pytest.raises(RuntimeFailure, match="cannot open video"):
-        open_source(source=str(bad))
+        list(open_source(source=str(bad)).frames())  # opened in the reader thread, raised where frames are read
 
 
 class FakeCapture:
@@ -186,7 +192,7 @@ def test_stream_url_reader_and_unreachable_stream(tmp_path):
     reader.close()
     assert 1 <= len(frames) <= 6 and "gave up after 0 reconnect attempt(s)" in logs[-1]
     with pytest.raises(RuntimeFailure, match=r"cannot open stream http://127\.0\.0\.1:9/"):
-        open_source(source="http://127.0.0.1:9/live.mjpg", reconnect=0)
+        list(open_source(source="http://127.0.0.1:9/live.mjpg", reconnect=0).frames())
 
 
 class HangingCapture:
