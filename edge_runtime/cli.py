@@ -6,6 +6,7 @@ to stdout (``--json -``) or files, log lines to stderr, so the two never mix.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from .build import RunConfig
 from .clikit import fail, report_bug, run_app, say, version_callback
 from .errors import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated
 from .model import ModelOptions
+from .sources import DEVICE_THREADS
 
 PROG = "hs-run"
 app = typer.Typer(
@@ -277,7 +279,28 @@ def main() -> None:
     except RuntimeFailure as exc:
         say(PROG, f"error: {exc}")
         raise SystemExit(exc.exit_code) from None
-    run_app(app, PROG, args)
+    try:
+        run_app(app, PROG, args)
+    except SystemExit as done:
+        leave(done.code)
+    leave(0)
+
+
+def leave(code: object) -> None:
+    """Exit with ``code``. A device thread still inside OpenCV (a stalled stream's read, a FIFO's open) was
+    abandoned by its source's close(); letting the interpreter tear down under it runs OpenCV's C++ static
+    destructors beside a live thread, which aborts ('terminate called without an active exception', SIGABRT)
+    instead of exiting. So then the outputs are flushed and the process ends without that teardown."""
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if any(t.is_alive() and t.daemon and t.name.startswith(DEVICE_THREADS) for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     except BaseException:
         source.close()
         raise
-    stats, summary, ok = StageStats(), Summary(), False
+    stats, summary, ok, say_summary = StageStats(), Summary(), False, True
     try:
         pipeline = build_pipeline(cfg, clf, sinks, stats, log)
         if pipeline.detector is not None:
@@ -46,13 +46,16 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
         pipeline.run(source, limits, stop, summary)
         ok = True
     except RuntimeFailure as exc:  # an output could not be written, or the source could not be opened
-        summary.stopped_by = "an output failed" if isinstance(exc, WriteFailed | OutputRefused) else "an error"
+        output = isinstance(exc, WriteFailed | OutputRefused)
+        summary.stopped_by = "an output failed" if output else "an error"
+        say_summary = output or summary.frames > 0  # a source that never opened: its one error line says it
         raise
     finally:
         source.close()
         for s in sinks:
             s.close(ok)
-        log(summary.line())
+        if say_summary:
+            log(summary.line())
         if summary.frames:
             log(stats.report())
         if summary.first_result_s is not None:

@@ -30,6 +30,10 @@ def log_stderr(msg: str) -> None:
     print(f"hs-run: {msg}", file=sys.stderr, flush=True)
 
 
+# Names of the threads that sit in OpenCV calls on a device or file (see cli.leave).
+DEVICE_THREADS = ("video-decode:", "reader:")
+
+
 @dataclass
 class Frame:
     """One picture. ``image`` is None for an unreadable one, with the reason in ``skipped``. ``time`` is the
@@ -144,7 +148,7 @@ class VideoFileSource:
 
     def frames(self) -> Iterator[Frame | None]:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._decode, name="video-decode", daemon=True)
+            self._thread = threading.Thread(target=self._decode, name=f"{DEVICE_THREADS[0]}{self.name}", daemon=True)
             self._thread.start()
         index = 0
         while True:
@@ -251,7 +255,7 @@ class LatestFrameReader:
         self._open_error: RuntimeFailure | None = None
         # Every open, the first too, happens in the reader thread: a device or stream can take seconds to
         # open or never answer, and the caller's thread must stay free to notice a stop.
-        self._thread = threading.Thread(target=self._run, name=f"reader:{name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{DEVICE_THREADS[1]}{name}", daemon=True)
         self._thread.start()
 
     def _first_open(self) -> bool:

@@ -28,6 +28,7 @@ class MjpegCamera:
         self.frames_sent = 0
         self._server: ThreadingHTTPServer | None = None
         self._alive = threading.Event()
+        self.stalled = threading.Event()  # set: keep the connections open and send nothing (a hung stream)
 
     @property
     def url(self) -> str:
@@ -55,6 +56,9 @@ class MjpegCamera:
                 i = 0
                 try:
                     while camera._alive.is_set():
+                        if camera.stalled.is_set():
+                            time.sleep(0.05)
+                            continue
                         data = camera._jpeg(i)
                         self.wfile.write(
                             f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
