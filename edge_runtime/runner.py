@@ -26,6 +26,10 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     """Load, open, run, close; the summary and timings are logged whatever ends the run."""
     check_config(cfg)
     clf = build_classifier(cfg)
+    if cfg.snapshot_on is not None and cfg.snapshot_on not in (*clf.info.labels, "uncertain"):
+        raise RuntimeFailure(
+            f"--snapshot-on {cfg.snapshot_on}: not a label of this model ({', '.join(clf.info.labels)}, uncertain)"
+        )
     log(f"interpreter {clf.backend} ({cfg.threads} threads{', delegate ' + cfg.delegate if cfg.delegate else ''})")
     log(describe(clf))
     source = open_source(cfg.camera, cfg.source, cfg.width, cfg.height, cfg.fps, cfg.reconnect, log=log, loop=cfg.loop)

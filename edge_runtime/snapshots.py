@@ -8,7 +8,9 @@ The image is drawn only while a face is holding the label (``needs_image``), not
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -56,6 +58,14 @@ class SnapshotSink:
             raise OutputRefused(f"--snapshot-dir {folder}: {first_line(exc)}") from None
         if not self.folder.is_dir():
             raise OutputRefused(f"--snapshot-dir {folder} is not a folder")
+        try:  # a read-only mount is found now, not at the first snapshot hours later
+            fd, probe = tempfile.mkstemp(prefix=".hs-run-", suffix=".probe", dir=self.folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise OutputRefused(
+                f"--snapshot-dir {folder}: cannot write there: {exc.strerror or first_line(exc)}"
+            ) from None
         self.holding: dict[int, float] = {}  # track -> frame time it turned to the label
         self.done: set[int] = set()  # tracks already snapshotted during their current hold
         self._last_saved = -float("inf")

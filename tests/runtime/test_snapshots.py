@@ -148,3 +148,29 @@ def test_snapshot_options_go_together():
 
     res = CliRunner().invoke(app, ["--source", "x.mp4", "--snapshot-dir", "d"])
     assert res.exit_code == 2 and "--snapshot-dir and --snapshot-on go together" in res.output
+
+
+def test_snapshot_on_a_label_the_model_lacks_is_a_usage_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_runtime.cli import app
+    from tests.runtime.helpers import fixture_models, write_video
+
+    video = write_video(tmp_path / "v.avi", frames=3)
+    r = CliRunner().invoke(
+        app,
+        [
+            "--model",
+            str(fixture_models()["int8"]),
+            "--source",
+            str(video),
+            "--headless",
+            "--roi",
+            "frame",
+            "--snapshot-dir",
+            str(tmp_path / "s"),
+            "--snapshot-on",
+            "hapy",
+        ],  # fmt: skip
+    )
+    assert r.exit_code == 2 and "--snapshot-on hapy: not a label of this model (happy, sad, uncertain)" in r.output
