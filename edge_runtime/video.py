@@ -40,10 +40,19 @@ class VideoFile:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)  # as any other file the user makes (mkstemp's is 0600)
         self.writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None
         self.frames = 0
         self._checked = 0.0
+        try:  # an encoder for this file type must exist now, not after the first frame
+            self._open(16, 16).release()
+        except RuntimeFailure:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        self.size = None
 
     def _open(self, w: int, h: int) -> cv2.VideoWriter:
         suffix = self.path.suffix.lower()

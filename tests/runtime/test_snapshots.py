@@ -171,6 +171,6 @@ def test_snapshot_on_a_label_the_model_lacks_is_a_usage_error(tmp_path):
             str(tmp_path / "s"),
             "--snapshot-on",
             "hapy",
-        ],  # fmt: skip
+        ],
     )
     assert r.exit_code == 2 and "--snapshot-on hapy: not a label of this model (happy, sad, uncertain)" in r.output
