@@ -109,13 +109,23 @@ class Classifier:
         return np.stack([self.probabilities(self.infer(self.to_tensor(p))) for p in pixels_batch])
 
 
+MAX_MODEL_BYTES = 512 << 20  # far above any face classifier (the default is 0.3 MB); a Pi has 1-8 GB
+
+
 def _read_flat(path: Path) -> tflite_meta.FlatModel:
     """Read and check the file before LiteRT sees it: a corrupt one could make it allocate gigabytes (issue 8)."""
     from . import validate  # imported here so that this function is the only part of model.py it touches
 
+    if path.is_dir():
+        raise RuntimeFailure(f"--model {path} is a folder; give a .tflite file or a packaged model's name")
     if not path.is_file():
         raise RuntimeFailure(f"model file not found: {path}")
     try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:  # refused before reading it into memory
+            raise RuntimeFailure(
+                f"{path} is {size >> 20} MB; a classifier for this runtime is under {MAX_MODEL_BYTES >> 20} MB"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise RuntimeFailure(f"cannot read model {path}: {first_line(exc)}") from None

@@ -119,3 +119,19 @@ def test_runtime_never_imports_tensorflow(models, tmp_path):
     assert "LOADED []" in out.stdout
     assert "ai_edge_litert" in out.stderr or "tflite_runtime" in out.stderr
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_folder_or_a_huge_file_as_model_is_one_clear_line(tmp_path):
+    import os
+
+    from edge_runtime.errors import RuntimeFailure
+    from edge_runtime.model import MAX_MODEL_BYTES, load_classifier
+
+    with pytest.raises(RuntimeFailure, match="is a folder"):
+        load_classifier(tmp_path)
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as f:  # sparse: no disk used, but stat says 3 GB
+        f.truncate(MAX_MODEL_BYTES + (1 << 30))
+    assert os.path.getsize(huge) > MAX_MODEL_BYTES
+    with pytest.raises(RuntimeFailure, match="MB; a classifier for this runtime is under"):
+        load_classifier(huge)
