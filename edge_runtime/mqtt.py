@@ -28,6 +28,9 @@ from .status import LiveStatus
 QOS = 1
 
 
+FAIL_LOG_EVERY_S = 60.0
+
+
 @dataclass(frozen=True)
 class BrokerUrl:
     host: str
@@ -37,20 +40,37 @@ class BrokerUrl:
     password: str | None = None
 
 
+def redacted(text: str) -> str:
+    """The URL as it may be shown: a password in it becomes ***."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return text
+    creds, at, host = rest.rpartition("@")  # a password may hold / or @ itself: the host follows the last @
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
+
+
 def parse_url(text: str) -> BrokerUrl:
-    url = urlsplit(text)
-    if url.scheme != "mqtt" or not url.hostname:
-        raise RuntimeFailure(f"--mqtt wants mqtt://[user:pass@]host[:port]/prefix, not {text!r}")
+    shown = redacted(text)
+    try:
+        url = urlsplit(text)
+        hostname = url.hostname
+    except ValueError:  # an unclosed [ of an IPv6 address
+        raise RuntimeFailure(f"--mqtt {shown!r}: not a URL (mqtt://[user:pass@]host[:port]/prefix)") from None
+    if url.scheme != "mqtt" or not hostname:
+        raise RuntimeFailure(f"--mqtt wants mqtt://[user:pass@]host[:port]/prefix, not {shown!r}")
     try:
         port = url.port or 1883
     except ValueError:
-        raise RuntimeFailure(f"--mqtt {text!r}: bad port") from None
+        raise RuntimeFailure(f"--mqtt {shown!r}: bad port (a password with / or ? must be %-encoded)") from None
     prefix = url.path.strip("/") or "happysad"
-    if any(c in text for c in "+#?"):
-        raise RuntimeFailure(f"--mqtt {text!r}: the prefix may not contain +, # or ?")
+    if any(c in text.partition("://")[2].rpartition("@")[2] for c in "+#?"):  # host and prefix, not the password
+        raise RuntimeFailure(
+            f"--mqtt {shown!r}: the prefix may not contain +, # or ? (in a password, %-encode them: %2B %23 %3F)"
+        )
     user = unquote(url.username) if url.username else None
     password = unquote(url.password) if url.password else None
-    return BrokerUrl(url.hostname, port, prefix, user, password)
+    return BrokerUrl(hostname, port, prefix, user, password)
 
 
 def _paho() -> Any:
@@ -97,6 +117,9 @@ class MqttSink:
         self.client.max_queued_messages_set(max(1, queue) + 8)  # paho's own queue: bounded, with room for status
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
+        self._fail_logged = -float("inf")  # when a failed connection attempt was last logged
+        self.failed_attempts = 0
         try:
             self.client.connect_async(self.url.host, self.url.port, keepalive=30)
         except (OSError, ValueError) as exc:
@@ -116,6 +139,17 @@ class MqttSink:
             self._dropped_said = self.dropped
         self.log("mqtt: connected" + (f"; {lost} oldest events dropped while away (queue full)" if lost else ""))
         self._flush()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        """A broker that cannot be reached: said at once, then once a minute, not only at exit."""
+        self.failed_attempts += 1
+        now = time.monotonic()
+        if now - self._fail_logged >= FAIL_LOG_EVERY_S:
+            self._fail_logged = now
+            self.log(
+                f"mqtt: cannot reach {self.url.host}:{self.url.port} ({self.failed_attempts} attempt(s) so far); "
+                "retrying with backoff, queueing events"
+            )
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._lock:

@@ -125,6 +125,23 @@ def test_url_parsing():
             parse_url(bad)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mqtt://[::1", "not a URL"),  # was an internal error
+        ("mqtt://cam:s3cr/et@broker/p", "must be %-encoded"),  # a / in the password
+        ("mqtt://cam:s3cr?et@broker/p", "%-encode"),
+        ("http://cam:s3cret@broker/p", "wants mqtt://"),
+    ],
+)
+def test_bad_urls_are_one_line_and_never_show_the_password(url, says):
+    with pytest.raises(RuntimeFailure) as info:
+        parse_url(url)
+    message = str(info.value)
+    assert says in message and "s3cr" not in message and "\n" not in message, message
+    assert parse_url("mqtt://cam:se+cret@broker/p").password == "se+cret"  # + is fine in a password
+
+
 def test_events_on_label_changes_summary_and_status(broker):
     listener = Listener(broker.port, "t1")
     sink, status, logs = make_sink(broker.port, "t1", every=3600)
@@ -244,3 +261,23 @@ def test_missing_paho_is_one_clear_line(tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "pip install 'happysad-edge-runtime[mqtt]'" in res.stderr, res.stderr
+
+
+def test_a_broker_down_for_the_whole_run_is_said_at_once(tmp_path):
+    """The first failed connection is logged while the run goes on (not only at exit)."""
+    from tests.runtime.headless_helpers import start_hs_run, stop
+    from tests.runtime.mjpeg_server import free_port
+
+    pytest.importorskip("paho.mqtt.client")
+    video = write_video(tmp_path / "v.avi", frames=20)
+    proc = start_hs_run(
+        "--source", str(video), "--loop", "--roi", "frame", "--mqtt", f"mqtt://cam:s3cret@127.0.0.1:{free_port()}/cam"
+    )
+    seen = ""
+    assert proc.stderr is not None
+    while "mqtt: cannot reach" not in seen:
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    code, _, err = stop(proc)
+    assert code == 130 and "s3cret" not in seen + err
