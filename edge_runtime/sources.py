@@ -192,10 +192,16 @@ class ImageListSource:
     def frames(self) -> Iterator[Frame | None]:
         for index, p in enumerate(self.paths):
             img, reason = read_image(p)
-            yield Frame(img, index, time.time(), str(p), order="RGB", skipped=reason, clock=float(index))
+            yield Frame(img, index, time.time(), utf8_name(p), order="RGB", skipped=reason, clock=float(index))
 
     def close(self) -> None:
         pass
+
+
+def utf8_name(path: str | Path) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 (an old camera's card, a Latin-1 name)
+    become \\xNN escapes, so every JSON reader can read the row (Python would write lone surrogates)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def image_paths(spec: str) -> list[Path] | None:

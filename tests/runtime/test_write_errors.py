@@ -116,3 +116,27 @@ def test_saved_video_has_the_users_usual_mode(tmp_path):
         os.umask(old)
     assert r.exit_code == 0, r.output
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_file_name_that_is_not_utf8_gives_valid_utf8_json(tmp_path):
+    import json
+
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: not UTF-8
+    cv2.imwrite(str(folder / "a.png"), np.full((32, 32, 3), 90, np.uint8))
+    ok, buf = cv2.imencode(".png", np.full((32, 32, 3), 150, np.uint8))
+    assert ok
+    (folder / name).write_bytes(buf.tobytes())
+    out = tmp_path / "o.jsonl"
+    proc = hs_run(["--model", str(fixture_models()["int8"]), "--source", str(folder), "--json", str(out)], None)
+    assert proc.returncode == 0, proc.stderr
+    raw = out.read_bytes()
+    text = raw.decode("utf-8")  # strict: valid UTF-8
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert any(r["source"].endswith("caf\\xe9.png") for r in rows), rows
+    for line in text.splitlines():
+        assert "\\ud" not in line  # no lone surrogate escapes that strict JSON readers refuse
