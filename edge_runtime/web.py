@@ -70,6 +70,7 @@ class WebServer:
 
     def __init__(self, host: str, port: int, status: LiveStatus, hub: FrameHub, token: str | None) -> None:
         self.status, self.hub, self.token = status, hub, token
+        self.names = {host.lower(), socket.gethostname().lower(), f"{socket.gethostname().lower()}.local"}
         handler = _handler(self)
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
@@ -81,6 +82,24 @@ class WebServer:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="web:serve", daemon=True
         )
         self._thread.start()
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Without a token, only requests addressed to an IP address, a loopback name, the --serve host or this
+        machine's own name: a page on another site that rebinds its own name to this address (DNS rebinding)
+        sends that name, and is refused. With a token the token decides."""
+        if self.token is not None:
+            return True
+        if not host_header:
+            return False
+        name = host_header.strip().lower()
+        name = name[1 : name.index("]")] if name.startswith("[") and "]" in name else name.rsplit(":", 1)[0]
+        if is_loopback(name) or name in self.names:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
 
     def authorised(self, headers: Any, query: dict[str, list[str]]) -> bool:
         if self.token is None:
@@ -110,6 +129,13 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
+            if not web.host_allowed(self.headers.get("Host")):
+                self._send(
+                    403,
+                    b"unknown Host; without --serve-token only IP addresses and this machine's names\n",
+                    "text/plain",
+                )
+                return
             if not web.authorised(self.headers, parse_qs(url.query)):
                 self._send(401, b"token required\n", "text/plain", {"WWW-Authenticate": "Bearer"})
                 return

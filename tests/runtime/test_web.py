@@ -63,7 +63,7 @@ def web():
 def read_frames(port: int, n: int, path: str = "/stream.mjpg", timeout: float = 10.0) -> int:
     """Connect to the MJPEG stream and count complete JPEG parts until ``n`` (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         data, deadline = b"", time.monotonic() + timeout
         while data.count(b"\xff\xd9\r\n--hsframe") < n and time.monotonic() < deadline:
             chunk = s.recv(65536)
@@ -131,7 +131,7 @@ def test_no_viewer_costs_nothing(web):
 def test_concurrent_viewers_rate_capped_and_a_stalled_viewer_drops(web):
     stalled = socket.create_connection(("127.0.0.1", web.port))  # asks for the stream, then never reads
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     web.image = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)  # ~50 KB JPEGs
     counts: list[int] = []
     viewers = [threading.Thread(target=lambda: counts.append(read_frames(web.port, 8))) for _ in range(3)]
@@ -235,7 +235,7 @@ def test_viewer_cap_holds_when_viewers_arrive_together(web):
         with lock:
             socks.append(s)
         gate.wait()
-        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         line = s.recv(64).split(b"\r\n", 1)[0]
         with lock:
             statuses.append(line)
@@ -255,3 +255,26 @@ def test_viewer_cap_holds_when_viewers_arrive_together(web):
         for s in socks:
             s.close()
     wait_for(lambda: web.feed() and web.sink.hub.viewers == 0, 10, "viewers to be let go", every=0.02)
+
+
+def test_without_a_token_a_rebound_name_is_refused(web):
+    """DNS rebinding: a page on evil.example whose name now points here sends Host: evil.example."""
+
+    def status_for(host: str) -> bytes:
+        with socket.create_connection(("127.0.0.1", web.port), timeout=10) as s:
+            s.sendall(f"GET /status.json HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            return s.recv(64).split(b"\r\n", 1)[0]
+
+    assert b" 403 " in status_for("evil.example") and b" 403 " in status_for(f"evil.example:{web.port}")
+    for ok in (f"127.0.0.1:{web.port}", f"localhost:{web.port}", f"[::1]:{web.port}", "192.168.1.20:8080"):
+        assert b" 200 " in status_for(ok), ok
+
+
+def test_with_a_token_any_host_name_may_ask():
+    w = Web(token="s3cret")
+    try:
+        with socket.create_connection(("127.0.0.1", w.port), timeout=10) as s:
+            s.sendall(b"GET /status.json?token=s3cret HTTP/1.1\r\nHost: cam.example\r\nConnection: close\r\n\r\n")
+            assert b" 200 " in s.recv(64).split(b"\r\n", 1)[0]
+    finally:
+        w.close()
