@@ -74,18 +74,28 @@ class JsonLinesFile:
         """Shift ``path.(i)`` to ``path.(i+1)``, dropping the oldest beyond ``keep``; then a fresh ``path``."""
         os.fsync(self._fd)
         os.close(self._fd)
+        self._fd = -1
         names = [self.path] + [self.path.with_name(f"{self.path.name}.{i}") for i in range(1, self.keep + 1)]
-        if self.keep == 0:
-            os.truncate(self.path, 0)
-        else:
-            if names[-1].is_file():
-                names[-1].unlink()
-            for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
-                if newer.is_file():
-                    os.replace(newer, older)
-        self._fd = self._open()
+        try:
+            if self.keep == 0:
+                os.truncate(self.path, 0)
+            else:
+                if names[-1].is_file():
+                    names[-1].unlink()
+                for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
+                    if newer.is_file():
+                        if older.exists() and not older.is_file():  # a folder or link in the way: not ours
+                            raise OSError(f"{older} is in the way and is not a file of ours")
+                        os.replace(newer, older)
+            self._fd = self._open()
+        except (OSError, OutputRefused) as exc:
+            raise WriteFailed(
+                f"cannot rotate {self.path}: {first_line(exc)}; the {self.rows} rows written are kept"
+            ) from None
 
     def close(self, ok: bool) -> None:
+        if self._fd < 0:  # a rotation that failed left nothing open
+            return
         try:
             os.fsync(self._fd)
         except OSError:

@@ -6,9 +6,10 @@ import threading
 
 from .atomic import OutputRefused
 from .build import Log, RunConfig, build_classifier, build_pipeline, build_sinks, check_config
-from .errors import RuntimeFailure, SourceGaveUp, WriteFailed
+from .errors import RuntimeFailure, SourceGaveUp, WriteFailed, first_line
 from .model import Classifier
 from .pipeline import Limits, Summary
+from .sinks import Sink
 from .sources import open_source
 from .stats import StageStats
 
@@ -20,6 +21,16 @@ def describe(clf: Classifier) -> str:
         f"{','.join(info.labels)} ({info.output}, threshold {info.threshold:g}), "
         f"roi {info.preprocessing.face_crop.roi}"
     )
+
+
+def close_all(sinks: list[Sink], ok: bool, log: Log) -> None:
+    """Close every sink even when one fails (a video is still finalised after the JSON file broke)."""
+    for s in sinks:
+        try:
+            s.close(ok)
+        except (OSError, RuntimeFailure) as exc:
+            ok = False
+            log(f"closing an output failed: {first_line(exc)}")
 
 
 def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
@@ -56,8 +67,7 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
         raise
     finally:
         source.close()
-        for s in sinks:
-            s.close(ok)
+        close_all(sinks, ok, log)
         if say_summary:
             log(summary.line())
         if summary.frames:

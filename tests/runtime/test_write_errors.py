@@ -140,3 +140,32 @@ def test_a_file_name_that_is_not_utf8_gives_valid_utf8_json(tmp_path):
     assert any(r["source"].endswith("caf\\xe9.png") for r in rows), rows
     for line in text.splitlines():
         assert "\\ud" not in line  # no lone surrogate escapes that strict JSON readers refuse
+
+
+def test_a_folder_in_the_way_of_rotation_is_exit_4_and_the_video_is_still_finalised(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=12)
+    out = tmp_path / "o.jsonl"
+    (tmp_path / "o.jsonl.1").mkdir()  # the user's folder where the rotated file would go
+    (tmp_path / "o.jsonl.1" / "keep.txt").write_text("mine")
+    saved = tmp_path / "annotated.avi"
+    proc = hs_run(
+        [
+            "--model",
+            str(fixture_models()["int8"]),
+            "--source",
+            str(video),
+            "--json",
+            str(out),
+            "--json-max-mb",
+            "0.0005",
+            "--save",
+            str(saved),
+        ],
+        None,
+    )
+    assert proc.returncode == 4, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "cannot rotate" in last and str(out) in last and "internal error" not in proc.stderr
+    assert (tmp_path / "o.jsonl.1" / "keep.txt").read_text() == "mine"
+    assert out.read_text().strip()  # the rows written are kept
+    assert saved.is_file() and not [p for p in tmp_path.iterdir() if p.name.startswith(".annotated")]
