@@ -7,6 +7,7 @@ far is finalised (or removed, and said so) at close.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -37,6 +38,7 @@ class VideoFile:
         self.path = check_output_file(path)
         self.fps = fps if fps and fps > 0 else 25.0
         self.log, self.free = log, free
+        self._remove_leftovers()
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
@@ -53,6 +55,15 @@ class VideoFile:
             self.tmp.unlink(missing_ok=True)
             raise
         self.size = None
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of this output left by a run that was killed (``.NAME.XXXXXXXX.ext``, mkstemp's
+        eight random characters): ours by their name, never finalised, so removed."""
+        pattern = re.compile(rf"\.{re.escape(self.path.name)}\.[a-z0-9_]{{8}}{re.escape(self.path.suffix)}")
+        for p in self.path.parent.glob(f".{self.path.name}.*"):
+            if pattern.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                self.log(f"video {self.path}: removed {p.name}, left by a run that was stopped before it finished")
 
     def _open(self, w: int, h: int) -> cv2.VideoWriter:
         suffix = self.path.suffix.lower()

@@ -169,3 +169,18 @@ def test_a_folder_in_the_way_of_rotation_is_exit_4_and_the_video_is_still_finali
     assert (tmp_path / "o.jsonl.1" / "keep.txt").read_text() == "mine"
     assert out.read_text().strip()  # the rows written are kept
     assert saved.is_file() and not [p for p in tmp_path.iterdir() if p.name.startswith(".annotated")]
+
+
+def test_a_killed_runs_temporary_video_is_removed_at_the_next_start(tmp_path):
+    video = write_video(tmp_path / "v.avi", frames=4)
+    left = tmp_path / ".out.avi.ab12cd_9.avi"  # what a killed run leaves (mkstemp's name)
+    left.write_bytes(b"half a video")
+    mine = [tmp_path / ".out.avi.notes.txt", tmp_path / ".out.avi.x.avi"]  # similar names, not ours
+    for p in mine:
+        p.write_text("mine")
+    proc = hs_run(
+        ["--model", str(fixture_models()["int8"]), "--source", str(video), "--save", str(tmp_path / "out.avi")], None
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not left.exists() and "left by a run that was stopped" in proc.stderr
+    assert all(p.read_text() == "mine" for p in mine)
