@@ -110,17 +110,20 @@ class SnapshotSink:
             "face": face,
             "image": files[0].name,
         }
+        written: list[Path] = []
         try:
-            write_bytes(files[0], _jpeg(image))
+            written.append(write_bytes(files[0], _jpeg(image)))
             if self.crop:
                 x, y, w, h = face["box"]
                 crop = image[max(0, y) : y + h, max(0, x) : x + w]
                 if crop.size:
                     files.append(self.folder / f"{stem}-face.jpg")
-                    write_bytes(files[1], _jpeg(crop))
+                    written.append(write_bytes(files[1], _jpeg(crop)))
                     sidecar["crop"] = files[1].name
             files.append(write_json(self.folder / f"{stem}{SIDE}", sidecar))
         except OSError as exc:
+            for p in written:  # this snapshot's images, just written: none is left without its sidecar
+                p.unlink(missing_ok=True)
             raise WriteFailed(f"cannot write a snapshot in {self.folder}: {first_line(exc)}") from None
         self._last_saved = self.clock()
         self.saved += 1

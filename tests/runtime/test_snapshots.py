@@ -174,3 +174,21 @@ def test_snapshot_on_a_label_the_model_lacks_is_a_usage_error(tmp_path):
         ],
     )
     assert r.exit_code == 2 and "--snapshot-on hapy: not a label of this model (happy, sad, uncertain)" in r.output
+
+
+def test_a_full_disk_leaves_no_image_without_its_sidecar(tmp_path, monkeypatch):
+    import errno
+
+    from edge_runtime import snapshots
+    from edge_runtime.errors import WriteFailed
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(snapshots, "write_json", full)
+    clock = Clock()
+    sink = SnapshotSink(tmp_path, "happy", print, hold=0.0, every=0.0, crop=True, clock=clock)
+    feed(sink, clock, 0.0, (1, "happy"))
+    with pytest.raises(WriteFailed, match="cannot write a snapshot"):
+        feed(sink, clock, 0.1, (1, "happy"))
+    assert files(tmp_path) == []
