@@ -274,6 +274,11 @@ def run(
 def main() -> None:
     from .configfile import with_config
 
+    # FFmpeg's own complaints (a stream of damaged JPEGs wrote 1,306 lines in 30 s) would bury ours; they are
+    # read before OpenCV first opens a video. HS_DEBUG=1 or an explicit level keeps them.
+    if not os.environ.get("HS_DEBUG"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
     try:
         args = with_config(typer.main.get_command(app).params, sys.argv[1:])
     except RuntimeFailure as exc:

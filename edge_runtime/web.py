@@ -29,6 +29,7 @@ from .webpage import PAGE
 BOUNDARY = "hsframe"
 MAX_VIEWERS = 8  # each viewer holds a thread; more get 503
 SEND_TIMEOUT_S = 10.0  # a viewer that accepts nothing for this long is dropped
+VIEWER_SNDBUF = 128 * 1024  # bytes the kernel may hold for one viewer (a few JPEG frames)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -178,6 +179,10 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
                 self._send(503, b"too many viewers\n", "text/plain")
                 return
             try:
+                # A small send buffer: a viewer that reads nothing fills it within a frame or two, so the
+                # SEND_TIMEOUT_S on the next write drops it after about that long, not after the kernel's
+                # default megabytes of frames.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, VIEWER_SNDBUF)
                 self.send_response(200)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
