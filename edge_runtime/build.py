@@ -14,6 +14,7 @@ from .blazeface import MODELS, BlazeFace
 from .detect import Detector, find_model_file, open_detector
 from .errors import RuntimeFailure
 from .headless import check_headless, headless_sinks
+from .imageio import MAX_PIXELS
 from .model import Classifier, ModelOptions, load_classifier, resolve_model
 from .pipeline import Lane, Pipeline, SearchPlan
 from .sinks import JsonLinesFile, JsonLinesStdout, Sink, VideoFile, WindowSink, gui_problem
@@ -49,6 +50,7 @@ class RunConfig:
     save: str | None = None
     reconnect: int | None = None  # None: forever
     loop: bool = False
+    max_pixels: int = MAX_PIXELS  # an image declaring more is skipped before decoding (a decompression bomb)
     max_frames: int | None = None
     duration: float | None = None
     stats: bool = False

@@ -175,6 +175,9 @@ def run(
         ),
     ] = None,
     loop: Annotated[bool, typer.Option(help="play a video file again at its end")] = D["loop"],
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="skip (and count) an image whose header declares more pixels than this")
+    ] = D["max_pixels"],
     max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many frames")] = None,
     duration: Annotated[float | None, typer.Option(min=0.0, help="stop after this many seconds")] = None,
     stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = D["stats"],

@@ -43,7 +43,17 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
         )
     log(f"interpreter {clf.backend} ({cfg.threads} threads{', delegate ' + cfg.delegate if cfg.delegate else ''})")
     log(describe(clf))
-    source = open_source(cfg.camera, cfg.source, cfg.width, cfg.height, cfg.fps, cfg.reconnect, log=log, loop=cfg.loop)
+    source = open_source(
+        cfg.camera,
+        cfg.source,
+        cfg.width,
+        cfg.height,
+        cfg.fps,
+        cfg.reconnect,
+        log=log,
+        loop=cfg.loop,
+        max_pixels=cfg.max_pixels,
+    )
     log(f"source {source.name} ({'live, newest frame only' if source.live else 'every frame'})")
     try:
         sinks = build_sinks(cfg, source, log)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import RuntimeFailure, first_line
-from .imageio import is_image_name, read_image
+from .imageio import MAX_PIXELS, is_image_name, read_image
 
 Log = Callable[[str], None]
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -186,12 +186,12 @@ class ImageListSource:
     live, independent = False, True
     failure: str | None = None
 
-    def __init__(self, paths: list[Path], name: str) -> None:
-        self.paths, self.name = paths, name
+    def __init__(self, paths: list[Path], name: str, max_pixels: int = MAX_PIXELS) -> None:
+        self.paths, self.name, self.max_pixels = paths, name, max_pixels
 
     def frames(self) -> Iterator[Frame | None]:
         for index, p in enumerate(self.paths):
-            img, reason = read_image(p)
+            img, reason = read_image(p, self.max_pixels)
             yield Frame(img, index, time.time(), utf8_name(p), order="RGB", skipped=reason, clock=float(index))
 
     def close(self) -> None:
@@ -505,6 +505,7 @@ def open_source(
     reconnect: int | None = None,
     log: Log = log_stderr,
     loop: bool = False,
+    max_pixels: int = MAX_PIXELS,
 ) -> Source:
     """The source the command line names; a clear error when it cannot be opened."""
     if (camera is None) == (source is None):
@@ -524,7 +525,7 @@ def open_source(
     if images is not None:
         if not images:
             raise RuntimeFailure(f"no images found in {source}")
-        return ImageListSource(images, source)
+        return ImageListSource(images, source, max_pixels)
     if not Path(source).exists():
         raise RuntimeFailure(f"source not found: {source}")
     return VideoFileSource(source, loop=loop)

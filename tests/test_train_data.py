@@ -182,3 +182,16 @@ def test_jpeg_with_data_after_its_end_marker_is_not_called_truncated():
     assert reason is None and img.shape == (32, 32, 3)
     _, reason = decode_bytes(data[: len(data) // 2])
     assert reason == "truncated"
+
+
+def test_a_decompression_bomb_is_skipped_and_counted_and_the_limit_is_an_option(tmp_path, tiny_data):
+    from tests.runtime.test_bombs import png_header_bomb
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    (data / "happy" / "bomb.png").write_bytes(png_header_bomb(100_000, 100_000))
+    samples, report = scan(data)
+    assert report.skipped == {"too_large": 1}
+    assert not any(s.path.endswith("bomb.png") for s in samples)
+    with pytest.raises(DataError, match="no usable images"):  # the drawn faces are 48x48 = 2,304 pixels
+        scan(data, max_pixels=100)

@@ -90,6 +90,9 @@ def main_command(
         D.distribute
     ),
     cache: Annotated[bool, typer.Option(help="Keep decoded images in memory after epoch 1.")] = D.cache,
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="Skip (and count) an image whose header declares more pixels than this.")
+    ] = D.max_pixels,
     sources: Annotated[
         list[str] | None,
         typer.Option(

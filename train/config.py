@@ -13,6 +13,8 @@ from enum import Enum, IntEnum, StrEnum
 from pathlib import Path, PurePath
 from typing import Any
 
+from edge_runtime.imageio import MAX_PIXELS
+
 
 class Arch(StrEnum):
     origin = "origin"  # the origin documents' CNN
@@ -81,6 +83,7 @@ class TrainConfig:
     sources: list[str] | None = None  # --source: labelled sources trained at once (train.wild)
     fold: str | None = None  # --source: the class every other expression counts as (e.g. neutral)
     workers: int = 1  # --source: threads that augment batches
+    max_pixels: int = MAX_PIXELS  # an image declaring more is skipped (counted) before decoding
     finish: bool = False  # --source: make the model of a cut-short run from its last epoch's checkpoint
     source_cache: str | None = None  # --source: the loaded sources kept in (or read from) this .npz
     cache: bool = False

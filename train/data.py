@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.imageio import decode_bytes
+from edge_runtime.imageio import MAX_PIXELS, decode_bytes
 
 
 class DataError(ValueError):
@@ -82,20 +82,20 @@ def discover_classes(root: Path, classes: list[str] | None = None) -> list[str]:
     return present
 
 
-def _check_file(path: Path) -> tuple[str | None, str | None]:
+def _check_file(path: Path, max_pixels: int = MAX_PIXELS) -> tuple[str | None, str | None]:
     """(sha1 of the content, None) for a usable image, (None, reason) otherwise."""
     try:
         data = path.read_bytes()
     except OSError:
         return None, "unreadable"
-    img, reason = decode_bytes(data)
+    img, reason = decode_bytes(data, max_pixels)
     if img is None:
         return None, reason
     return hashlib.sha1(data).hexdigest(), None
 
 
 def scan(
-    root: str | Path, classes: list[str] | None = None, workers: int | None = None
+    root: str | Path, classes: list[str] | None = None, workers: int | None = None, max_pixels: int = MAX_PIXELS
 ) -> tuple[list[Sample], DataReport]:
     """Decode every file once (in parallel: OpenCV releases the GIL) and keep the usable ones."""
     root = Path(root)
@@ -107,7 +107,7 @@ def scan(
         report.found[name] = len(found)
         files += [(p, label) for p in found]
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
-        checked = list(pool.map(lambda f: _check_file(f[0]), files))
+        checked = list(pool.map(lambda f: _check_file(f[0], max_pixels), files))
     by_hash: dict[str, list[Sample]] = defaultdict(list)
     skipped: Counter[str] = Counter()
     for (path, label), (sha1, reason) in zip(files, checked):

@@ -39,14 +39,14 @@ def make_spec(cfg: TrainConfig) -> PreprocessSpec:
 
 def prepare_splits(cfg: TrainConfig) -> tuple[dict[str, list[Sample]], list[str], dict[str, Any]]:
     """Scan, check and split the data; given val/test folders replace the split they name."""
-    samples, report = scan(cfg.data, cfg.classes)
+    samples, report = scan(cfg.data, cfg.classes, max_pixels=cfg.max_pixels)
     classes = report.classes
     reports: dict[str, Any] = {"train_data": report.to_dict()}
     fractions = {"val": 0.0 if cfg.val_data else cfg.val_fraction, "test": 0.0 if cfg.test_data else cfg.test_fraction}
     splits = stratified_split(samples, {k: v for k, v in fractions.items() if v > 0}, cfg.seed)
     for name, folder in (("val", cfg.val_data), ("test", cfg.test_data)):
         if folder:
-            held, rep = scan(folder, classes)
+            held, rep = scan(folder, classes, max_pixels=cfg.max_pixels)
             if rep.classes != classes:
                 raise DataError(f"{folder} has classes {rep.classes}, training data has {classes}")
             splits[name] = held

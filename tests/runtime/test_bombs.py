@@ -73,3 +73,17 @@ def test_hs_run_folder_skips_and_counts_the_bomb(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and all(Path(row["source"]).name != "b_bomb.png" for row in rows)
     assert "internal error" not in r.output and "1 skipped" in r.output, r.output
+
+
+def test_the_limit_is_an_option(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((40, 40, 3), 60, np.uint8))  # 1,600 pixels
+    cv2.imwrite(str(folder / "b.png"), np.full((20, 20, 3), 90, np.uint8))  # 400 pixels
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(
+        app, ["--source", str(folder), "--roi", "frame", "--headless", "--json", str(out), "--max-pixels", "1000"]
+    )
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(row["source"]).name for row in rows] == ["b.png"] and "1 skipped" in r.output
