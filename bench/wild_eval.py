@@ -66,16 +66,12 @@ def folder_faces(root: Path) -> list[tuple[Path, str]]:
 
 
 def nhfi_holdout(fraction: float = 0.1, seed: int = 0) -> list[tuple[Path, str]]:
-    """The hold-out ``train.sources.holdout`` makes of NHFI (stratified by class, seeded): same files."""
+    """The hold-out ``hs-train --source nhfi=...`` keeps out (``train.sources.holdout_mask``): same files."""
+    from train.sources import holdout_mask
+
     faces = folder_faces(DATA / "nhfi")
-    labels = np.array([GROUPS.index(g) for _, g in faces])
-    rng = np.random.default_rng(seed)
-    keep: list[int] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        keep.extend(idx[: int(round(len(idx) * fraction))].tolist())
-    return [faces[i] for i in sorted(keep)]
+    mask = holdout_mask(np.array([GROUPS.index(g) for _, g in faces]), fraction, seed)
+    return [f for f, held in zip(faces, mask, strict=True) if held]
 
 
 def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:

@@ -170,17 +170,21 @@ def load_source(spec_text: str, classes: list[str], spec: PreprocessSpec, fold: 
     return load_folders(path, classes, spec, fold, name or None)
 
 
+def holdout_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which items are held out: ``fraction`` of each class (rounded), drawn with ``seed``; the same items
+    for the same labels in the same order, so an evaluation can find a run's hold-out again."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        mask[idx[: int(round(len(idx) * fraction))]] = True
+    return mask
+
+
 def holdout(src: Source, fraction: float, seed: int) -> tuple[Source, Source]:
     """A stratified, seeded (train, val) split of one source by majority class."""
-    rng = np.random.default_rng(seed)
-    hard = src.hard()
-    val_idx: list[int] = []
-    for c in np.unique(hard):
-        idx = np.flatnonzero(hard == c)
-        rng.shuffle(idx)
-        val_idx.extend(idx[: int(round(len(idx) * fraction))].tolist())
-    mask = np.zeros(len(src), bool)
-    mask[val_idx] = True
+    mask = holdout_mask(src.hard(), fraction, seed)
     return src.take(np.flatnonzero(~mask)), src.take(np.flatnonzero(mask))
 
 
