@@ -154,3 +154,15 @@ def test_uncertain_band_reports_neither_label_near_the_threshold():
     assert run(tr, [0.1, 0.45, 0.6, 0.9], fps=10) == ["happy", "uncertain", "uncertain", "sad"]
     plain = Tracker(("happy", "sad"), steadiness=Steadiness(tau_s=0.0, hold_s=0.0))
     assert plain.update([BOX], [p(0.45)], 0.0)[0].label == "happy"
+
+
+def test_three_labels_are_uncertain_when_the_two_best_are_close():
+    """The one 'uncertain' rule for any number of labels: the two best scores closer than twice the band."""
+    tracker = Tracker(("happy", "neutral", "sad"), 0.5, Steadiness(uncertain=0.1, tau_s=0.0, hold_s=0.0))
+    box = (10, 10, 40, 40)
+    said = []
+    for i in range(30):  # 1 s at 30 FPS: long past the 0.6 s 'uncertain' hold
+        said.append(tracker.update([box], [np.array([0.45, 0.42, 0.13])], clock=i / 30)[0].label)
+    assert said[0] == "uncertain" and said[-1] == "uncertain"
+    clear = [tracker.update([box], [np.array([0.8, 0.1, 0.1])], clock=1 + i / 30)[0].label for i in range(30)]
+    assert clear[-1] == "happy"
