@@ -153,7 +153,7 @@ def _unboxed(text: str) -> str:
 
 
 def test_help_lists_choices_and_shows_defaults():
-    res = runner.invoke(app, ["--help"])
+    res = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})  # wide enough that no choice list is cut
     assert res.exit_code == 0
     text = _unboxed(res.output)
     for shown in (
