@@ -27,18 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
 MODELS = ROOT / "edge_runtime" / "models"
-EXPRESSIONS = (
-    "neutral",
-    "happiness",
-    "surprise",
-    "sadness",
-    "anger",
-    "disgust",
-    "fear",
-    "contempt",
-    "unknown",
-    "not_face",
-)
+from train.sources import FERPLUS_NOISE, FERPLUS_VOTES
+
+EXPRESSIONS = (*FERPLUS_VOTES, *FERPLUS_NOISE)  # the vote file's columns, in its order
 GROUP = {"happiness": "happy", "sadness": "sad", "neutral": "neutral"}  # everything else: 'other'
 GROUPS = ("happy", "neutral", "sad", "other")
 

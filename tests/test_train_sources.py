@@ -22,6 +22,9 @@ from train.sources import SourceError, ferplus_target, holdout, load_ferplus, lo
 CLASSES = ["happy", "neutral", "sad"]
 SPEC = PreprocessSpec.for_size(24, 1)
 runner = CliRunner()
+# The tiny network and settings of the source runs below (the first run and its --finish must agree on them).
+MODEL_ARGS = ["--fold", "neutral", "--image-size", "24", "--channels", "1", "--arch", "compact", "--width", "0.5",
+              "--val-fraction", "0.2", "--flip-average"]  # fmt: skip
 
 
 def _face(value: int, size: int = 48) -> np.ndarray:
@@ -157,34 +160,9 @@ def test_split_cache_round_trip_is_lossless(sources, tmp_path):
 def test_hs_train_source_run_writes_a_calibrated_three_class_run(sources, tmp_path):
     out = tmp_path / "run"
     cache = tmp_path / "cache.npz"
-    args = [
-        "--source",
-        f"fer={sources['ferplus']},share=2",
-        "--source",
-        f"wild={sources['folders']}",
-        "--fold",
-        "neutral",
-        "--image-size",
-        "24",
-        "--channels",
-        "1",
-        "--arch",
-        "compact",
-        "--width",
-        "0.5",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--val-fraction",
-        "0.2",
-        "--flip-average",
-        "--source-cache",
-        str(cache),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    sources_args = ["--source", f"fer={sources['ferplus']},share=2", "--source", f"wild={sources['folders']}"]
+    args = [*sources_args, *MODEL_ARGS, "--epochs", "1", "--batch-size", "16", "--source-cache", str(cache),
+            "--out", str(out), "--quiet"]  # fmt: skip
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert cache.is_file()
@@ -198,35 +176,13 @@ def test_hs_train_source_run_writes_a_calibrated_three_class_run(sources, tmp_pa
     assert splits["classes"] == CLASSES and splits["splits"]["test"] == splits["splits"]["val"]
     # --finish remakes the model from the last epoch's checkpoint, reading the sources from the cache alone
     (out / "model.keras").unlink()
-    r = runner.invoke(
-        app,
-        [
-            "--source-cache",
-            str(cache),
-            "--fold",
-            "neutral",
-            "--image-size",
-            "24",
-            "--channels",
-            "1",
-            "--arch",
-            "compact",
-            "--width",
-            "0.5",
-            "--val-fraction",
-            "0.2",
-            "--flip-average",
-            "--out",
-            str(out),
-            "--finish",
-            "--quiet",
-        ],
-    )
+    r = runner.invoke(app, ["--source-cache", str(cache), *MODEL_ARGS, "--out", str(out), "--finish", "--quiet"])
     assert r.exit_code == 0, r.output
     assert (out / "model.keras").is_file()
     # a cache made from other sources is refused in one line
     r = runner.invoke(
-        app, [*args[:4], "--fold", "neutral", "--source-cache", str(cache), "--out", str(tmp_path / "other"), "--quiet"]
+        app,
+        [*sources_args, "--fold", "neutral", "--source-cache", str(cache), "--out", str(tmp_path / "other"), "--quiet"],
     )
     assert r.exit_code == 2 and "made from other sources" in r.output
 

@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from edge_runtime.imageio import MAX_PIXELS
+from edge_runtime.spec import FaceCrop, PreprocessSpec
 
 
 class Arch(StrEnum):
@@ -104,6 +105,11 @@ class TrainConfig:
         """The config of the options named like its fields (others, e.g. ``quiet``, are ignored), with
         Enum members, paths and comma-separated class lists turned into config.json's plain values."""
         return cls(**{f.name: plain_value(f.name, options[f.name]) for f in fields(cls) if f.name in options})
+
+
+def make_spec(cfg: TrainConfig) -> PreprocessSpec:
+    """The preprocessing a run's model carries (size, colour, crop rule): one place for hs-train's two paths."""
+    return PreprocessSpec.for_size(cfg.image_size, cfg.channels, face_crop=FaceCrop(roi=cfg.roi, margin=cfg.margin))
 
 
 def defaults() -> TrainConfig:

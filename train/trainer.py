@@ -16,11 +16,11 @@ import tensorflow as tf
 
 from edge_runtime import __version__ as hs_version
 from edge_runtime.atomic import atomic_path, write_json
-from edge_runtime.spec import FaceCrop, ModelInfo, PreprocessSpec
+from edge_runtime.spec import ModelInfo, PreprocessSpec
 
 from . import rundir
 from .callbacks import LAST, RunState, load_checkpoint_model
-from .config import TrainConfig
+from .config import TrainConfig, make_spec
 from .data import DataError, Sample, fingerprint, remove_overlap, scan, stratified_split
 from .dist_loop import fit_distributed
 from .distribute import make_strategy, writes_run_folder
@@ -31,10 +31,6 @@ from .plots import plot_confusion, plot_curves
 
 log = logging.getLogger("hs-train")
 warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-
-
-def make_spec(cfg: TrainConfig) -> PreprocessSpec:
-    return PreprocessSpec.for_size(cfg.image_size, cfg.channels, face_crop=FaceCrop(roi=cfg.roi, margin=cfg.margin))
 
 
 def prepare_splits(cfg: TrainConfig) -> tuple[dict[str, list[Sample]], list[str], dict[str, Any]]:

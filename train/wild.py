@@ -27,11 +27,12 @@ import numpy as np
 
 from edge_runtime import __version__ as hs_version
 from edge_runtime.atomic import atomic_path, write_json
-from edge_runtime.spec import FaceCrop, ModelInfo, PreprocessSpec
+from edge_runtime.spec import ModelInfo, PreprocessSpec
 
 from . import rundir
 from .camera_augment import camera_augment
-from .config import TrainConfig
+from .config import TrainConfig, make_spec
+from .metrics import mirror_mean
 from .model import build_model
 from .source_metrics import source_scores
 from .sources import Source, holdout, load_source, sampling_weights
@@ -47,10 +48,6 @@ class Split:
     train: list[Source]
     val: list[Source]
     shares: list[float]
-
-
-def make_spec(cfg: TrainConfig) -> PreprocessSpec:
-    return PreprocessSpec.for_size(cfg.image_size, cfg.channels, face_crop=FaceCrop(roi=cfg.roi, margin=cfg.margin))
 
 
 @dataclass
@@ -186,10 +183,8 @@ class Batches(keras.utils.PyDataset):
 
 def predict(model: keras.Model, x: np.ndarray, flip_average: bool, batch: int = 512) -> np.ndarray:
     """Probabilities, averaged with the mirrored image's when the device will do so."""
-    p = model.predict(x.astype(np.float32), batch_size=batch, verbose=0)
-    if flip_average:
-        p = (p + model.predict(x[:, :, ::-1].astype(np.float32), batch_size=batch, verbose=0)) / 2.0
-    return np.asarray(p, np.float64)
+    out = mirror_mean(lambda b: model.predict(b, batch_size=batch, verbose=0), x.astype(np.float32), flip_average)
+    return np.asarray(out, np.float64)
 
 
 def fit_temperature(logp: np.ndarray, targets: np.ndarray) -> float:

@@ -28,7 +28,8 @@ class MjpegCamera:
         self.frames_sent = 0
         self._server: ThreadingHTTPServer | None = None
         self._alive = threading.Event()
-        self.stalled = threading.Event()  # set: keep the connections open and send nothing (a hung stream)
+        self.flowing = threading.Event()  # cleared: keep the connections open and send nothing (a hung stream)
+        self.flowing.set()
 
     @property
     def url(self) -> str:
@@ -56,9 +57,9 @@ class MjpegCamera:
                 i = 0
                 try:
                     while camera._alive.is_set():
-                        if camera.stalled.is_set():
-                            time.sleep(0.05)
-                            continue
+                        camera.flowing.wait()  # stop() sets it again, so a stalled stream still ends
+                        if not camera._alive.is_set():
+                            break
                         data = camera._jpeg(i)
                         self.wfile.write(
                             f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
@@ -83,6 +84,7 @@ class MjpegCamera:
     def stop(self) -> None:
         """Drop out: no new connections, and the open streams end."""
         self._alive.clear()
+        self.flowing.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

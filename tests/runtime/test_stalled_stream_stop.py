@@ -24,7 +24,7 @@ def test_sigint_on_a_stalled_stream_exits_130(attempt):
         assert proc.stdout is not None
         first = proc.stdout.readline()  # a result row: the stream is live
         assert first.startswith("{"), proc.stderr.read() if proc.stderr else ""
-        camera.stalled.set()  # silent from now on; the reader sits in its read
+        camera.flowing.clear()  # silent from now on; the reader sits in its read
         proc.send_signal(signal.SIGINT)
         try:
             _, err = proc.communicate(timeout=60)

@@ -64,54 +64,30 @@ def test_json_to_a_closed_stdout_is_one_line(tmp_path):
     assert "standard output is closed" in proc.stderr and "AttributeError" not in proc.stderr
 
 
-def test_save_with_an_unknown_video_type_is_refused_before_the_first_frame(tmp_path):
+def cli_save(video: Path, out: Path):
+    """hs-run in this process (frame mode, the tiny fixture model) on ``video`` with ``--save out``."""
     from typer.testing import CliRunner
 
     from edge_runtime.cli import app
 
+    args = ["--model", str(fixture_models()["int8"]), "--source", str(video), "--headless", "--roi", "frame"]
+    return CliRunner().invoke(app, [*args, "--save", str(out)])
+
+
+def test_save_with_an_unknown_video_type_is_refused_before_the_first_frame(tmp_path):
     video = write_video(tmp_path / "v.avi", frames=3)
-    r = CliRunner().invoke(
-        app,
-        [
-            "--model",
-            str(fixture_models()["int8"]),
-            "--source",
-            str(video),
-            "--headless",
-            "--roi",
-            "frame",
-            "--save",
-            str(tmp_path / "out.xyz"),
-        ],
-    )
+    r = cli_save(video, tmp_path / "out.xyz")
     assert r.exit_code == 2 and "no encoder for .xyz" in r.output, r.output
     assert "frames" not in r.output.split("error:")[0].splitlines()[-1]  # refused before a frame was read
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.xyz")]  # no temporary file left
 
 
 def test_saved_video_has_the_users_usual_mode(tmp_path):
-    from typer.testing import CliRunner
-
-    from edge_runtime.cli import app
-
     video = write_video(tmp_path / "v.avi", frames=3)
     out = tmp_path / "out.avi"
     old = os.umask(0o022)
     try:
-        r = CliRunner().invoke(
-            app,
-            [
-                "--model",
-                str(fixture_models()["int8"]),
-                "--source",
-                str(video),
-                "--headless",
-                "--roi",
-                "frame",
-                "--save",
-                str(out),
-            ],
-        )
+        r = cli_save(video, out)
     finally:
         os.umask(old)
     assert r.exit_code == 0, r.output
