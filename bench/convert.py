@@ -4,7 +4,7 @@
     python bench/convert.py --run RUN_DIR --sweep-calibration 25,50,100,200,400
 
 Converts the run into a temporary folder (the run folder is not touched), loads each file as hs-run does
-(edge_runtime.model.load_classifier) and times ``Classifier.infer`` on a batch-of-one input with 1 and 2
+(edge_runtime.model.classifier.load_classifier) and times ``Classifier.infer`` on a batch-of-one input with 1 and 2
 threads (median over --runs after warm-up): the per-face cost the device pays. For the origin CNN
 (3,696,625 parameters) it checks that the int8 file is at most 26% of the float32 one (exit 1 if not).
 """
@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import p50_p90_ms, print_table, time_calls
 
 ORIGIN_PARAMS = 3_696_625
 ORIGIN_MAX_INT8_RATIO = 0.26
@@ -27,20 +29,14 @@ ORIGIN_MAX_INT8_RATIO = 0.26
 
 def latency_ms(path: Path, threads: int, runs: int, warmup: int = 5) -> dict[str, float]:
     """p50/p90 of one Classifier.infer (set input, invoke, read output) on random pixels, as hs-run runs it."""
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
 
     classifier = load_classifier(path, threads=threads)
     spec = classifier.spec
     pixels = np.random.default_rng(0).integers(0, 256, (spec.height, spec.width, spec.channels), dtype=np.uint8)
     tensor = classifier.to_tensor(pixels)
-    times = []
-    for i in range(warmup + runs):
-        t = time.perf_counter()
-        classifier.infer(tensor)
-        if i >= warmup:
-            times.append((time.perf_counter() - t) * 1000.0)
-    times.sort()
-    return {"p50": statistics.median(times), "p90": times[min(len(times) - 1, int(0.9 * len(times)))]}
+    p50, p90 = p50_p90_ms(time_calls(lambda: classifier.infer(tensor), runs, warmup))
+    return {"p50": p50, "p90": p90}
 
 
 def bench_run(run_dir: Path, runs: int, quantize: list[str], calibration_samples: int) -> dict:
@@ -81,23 +77,28 @@ def bench_run(run_dir: Path, runs: int, quantize: list[str], calibration_samples
     }
 
 
-def print_bench(result: dict) -> bool:
+def print_bench(result: dict, json_path: Path | None = None) -> bool:
     print(
         f"run {result['run_dir']}: {result['params']:,} params, input {result['input']}, "
         f"{result['test_images']} test images, {result['cpu_count']} CPUs (ai-edge-litert)"
     )
-    head = (
-        f"{'kind':8} {'size KB':>9} {'vs f32':>7} {'p50 1t ms':>10} {'p50 2t ms':>10} {'bal.acc':>8} "
-        f"{'agree':>6} {'runtime':>8}"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in result["rows"]:
-        print(
-            f"{r['kind']:8} {r['size_bytes'] / 1024:9.1f} {100 * r['size_ratio']:6.1f}% {r['p50_ms_1_thread']:10.3f} "
-            f"{r['p50_ms_2_threads']:10.3f} {r['balanced_accuracy']:8.3f} {r['agreement']:6.3f} "
-            f"{r['min_runtime_version']:>8}"
-        )
+    columns = {  # row key: (column, format); the size columns are scaled below
+        "kind": ("kind", ""),
+        "size_bytes": ("size KB", ".1f"),
+        "size_ratio": ("vs f32 %", ".1f"),
+        "p50_ms_1_thread": ("p50 1t ms", ".3f"),
+        "p50_ms_2_threads": ("p50 2t ms", ".3f"),
+        "p90_ms_1_thread": ("p90 1t ms", ".3f"),
+        "p90_ms_2_threads": ("p90 2t ms", ".3f"),
+        "balanced_accuracy": ("bal.acc", ".3f"),
+        "agreement": ("agree", ".3f"),
+        "min_runtime_version": ("runtime", ""),
+    }
+    scale = {"size_bytes": 1 / 1024, "size_ratio": 100.0}
+    rows = [[r[k] * scale[k] if k in scale else r[k] for k in columns] for r in result["rows"]]
+    meta = {k: v for k, v in result.items() if k != "rows"}
+    header, formats = zip(*columns.values())
+    print_table(header, rows, formats, json_path=json_path, meta=meta)
     int8 = next((r for r in result["rows"] if r["kind"] == "int8"), None)
     ok = True
     if int8:
@@ -110,20 +111,22 @@ def print_bench(result: dict) -> bool:
     return ok
 
 
-def print_sweep(rows: list[dict]) -> None:
-    head = (
-        f"{'N asked':>7} {'used':>5} {'int8 bal.acc':>12} {'keras':>6} {'drop pt':>8} {'AUC':>6} {'agree':>6} "
-        f"{'max|dp|':>8}"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        auc = "-" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
-        print(
-            f"{r['calibration_samples']:7d} {r['used']:5d} {r['balanced_accuracy']:12.4f} "
-            f"{r['keras_balanced_accuracy']:6.3f} {r['drop_points']:+8.2f} {auc:>6} {r['agreement']:6.3f} "
-            f"{r['max_abs_prob_diff']:8.4f}"
-        )
+SWEEP_COLUMNS = {  # calibration_sweep's keys: (column, format)
+    "calibration_samples": ("N asked", "d"),
+    "used": ("used", "d"),
+    "balanced_accuracy": ("int8 bal.acc", ".4f"),
+    "keras_balanced_accuracy": ("keras", ".3f"),
+    "drop_points": ("drop pt", "+.2f"),
+    "roc_auc": ("AUC", ".3f"),
+    "agreement": ("agree", ".3f"),
+    "max_abs_prob_diff": ("max|dp|", ".4f"),
+}
+
+
+def print_sweep(rows: list[dict], json_path: Path | None = None) -> None:
+    header = [title for title, _ in SWEEP_COLUMNS.values()]
+    formats = [fmt for _, fmt in SWEEP_COLUMNS.values()]
+    print_table(header, [[r[k] for k in SWEEP_COLUMNS] for r in rows], formats, json_path=json_path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-calibration", default=None, help="e.g. 25,50,100,200,400: int8 quality per size")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from convert.errors import ConvertError
     from edge_runtime.errors import first_line
     from train.tfenv import quiet_tensorflow
@@ -147,20 +149,15 @@ def main(argv: list[str] | None = None) -> int:
             from convert.core import calibration_sweep
 
             sizes = [int(s) for s in args.sweep_calibration.split(",") if s.strip()]
-            rows = calibration_sweep(args.run, sizes)
-            print_sweep(rows)
-            result, ok = {"sweep": rows}, True
+            print_sweep(calibration_sweep(args.run, sizes), args.json)
+            ok = True
         else:
             kinds = [k for k in args.quantize.split(",") if k.strip()]
             result = bench_run(args.run, args.runs, kinds, args.calibration_samples)
-            ok = print_bench(result)
+            ok = print_bench(result, args.json)
     except ConvertError as exc:
         print(f"bench/convert.py: error: {first_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    if args.json:
-        from edge_runtime.atomic import write_json
-
-        write_json(args.json, result)
     return 0 if ok else 1
 
 

@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.model import PACKAGED_MODEL
+from bench.common import FACE_CLIP, print_table
+from edge_runtime.model.classifier import PACKAGED_MODEL
 
-VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
 START_DELAY_S = 3.0  # every child is loaded and warm before the first one starts timing
 
 
@@ -48,12 +47,14 @@ def child(core: int, start: float, model: Path, video: Path, frames: int) -> flo
     """One pinned, single-threaded face-mode pipeline, timed from the shared start."""
     from dataclasses import replace
 
-    from edge_runtime.bench_cli import pipeline_fps
-    from edge_runtime.build import RunConfig
-    from edge_runtime.model import ModelOptions
+    from edge_runtime.cli.hs_bench import pipeline_fps
+    from edge_runtime.config import RunConfig
+    from edge_runtime.model.classifier import ModelOptions
 
     os.sched_setaffinity(0, {core})  # before any thread exists: the decoder's thread inherits it
-    cfg = RunConfig(model=str(model), source=str(video), threads=1, loop=True, model_options=ModelOptions(roi="face"))
+    cfg = RunConfig.from_flat(
+        model=str(model), source=str(video), threads=1, loop=True, model_options=ModelOptions(roi="face")
+    )
     pipeline_fps(replace(cfg, max_frames=30))  # warm: first invokes and the decoder's start-up
     time.sleep(max(0.0, start - time.time()))
     fps, _ = pipeline_fps(replace(cfg, max_frames=frames))
@@ -63,7 +64,7 @@ def child(core: int, start: float, model: Path, video: Path, frames: int) -> flo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=PACKAGED_MODEL)
-    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--video", type=Path, default=FACE_CLIP)
     ap.add_argument("--frames", type=int, default=800, help="frames per core (the clip looped)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -78,9 +79,9 @@ def main() -> int:
         print(f"{child(args.child, args.start, args.model, args.video, args.frames):.1f}")
         return 0
     fps = pair_fps(args.model, args.video, args.frames)
-    print(
-        f"one pipeline per core, {len(fps)} at once: " + " + ".join(f"{f:.0f}" for f in fps) + f" = {sum(fps):.0f} FPS"
-    )
+    print(f"one pipeline per core, {len(fps)} at once ({args.frames} frames each)")
+    rows = [[f"core {i + 1} of {len(fps)}", f] for i, f in enumerate(fps)] + [["sum", sum(fps)]]
+    print_table(["pipeline", "FPS"], rows, ["", ".0f"])
     return 0
 
 

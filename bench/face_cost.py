@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import interleaved, print_table, time_each
 
 
 def per_face_us(clf, faces: np.ndarray) -> float:
     """Mean microseconds of ``classify`` (preprocessed pixels in, probabilities out) over ``faces``."""
-    t0 = time.perf_counter()
-    for px in faces:
-        clf.classify(px[None])
-    return (time.perf_counter() - t0) / len(faces) * 1e6
+    return float(np.mean(time_each(lambda px: clf.classify(px[None]), faces))) * 1e6
 
 
 def main() -> None:
-    from edge_runtime.model import MODELS_DIR, PACKAGED, load_classifier
+    from edge_runtime.model.classifier import MODELS_DIR, PACKAGED, load_classifier
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", type=Path)
@@ -45,18 +42,17 @@ def main() -> None:
     faces = [rng.integers(0, 256, (args.faces, c.spec.height, c.spec.width, c.spec.channels), np.uint8) for c in clfs]
     for c, f in zip(clfs, faces, strict=True):
         per_face_us(c, f[:20])  # warm-up
-    times: list[list[float]] = [[] for _ in clfs]
-    for r in range(args.rounds):
-        order = range(len(clfs)) if r % 2 == 0 else reversed(range(len(clfs)))
-        for i in order:
-            times[i].append(per_face_us(clfs[i], faces[i]))
+    work = {str(i): (lambda i=i: per_face_us(clfs[i], faces[i])) for i in range(len(clfs))}
+    times = list(interleaved(work, args.rounds, alternate=True).values())
     base = float(np.median(times[0]))
-    print(f"{'model':<34}{'input':>10}{'invokes/face':>14}{'us/face (median)':>18}{'ratio':>8}")
+    rows = []
     for m, c, t in zip(models, clfs, times, strict=True):
         med = float(np.median(t))
         inv = 2 if c.info.flip_average else 1
         size = f"{c.spec.height}x{c.spec.width}x{c.spec.channels}"
-        print(f"{m.name:<34}{size:>10}{inv:>14}{med:>18.1f}{med / base:>8.2f}")
+        rows.append([m.name, size, inv, med, med / base])
+    print(f"median of {args.rounds} alternating rounds of {args.faces} faces, one thread")
+    print_table(["model", "input", "invokes/face", "us/face (median)", "ratio"], rows, ["", "", "d", ".1f", ".2f"])
 
 
 if __name__ == "__main__":

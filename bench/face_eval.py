@@ -24,12 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.build import RunConfig
-
-VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
+from bench.common import FER2013_VAL, HAPPYSAD_INT8, print_table
+from edge_runtime.config import FaceSettings
 
 
 def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
@@ -56,16 +54,16 @@ class Tally:
 
 
 def placed_faces(clf, labels, n: int, seed: int, size: tuple[int, int]) -> list[Placed]:
-    from edge_runtime.decision import label_index
-    from edge_runtime.imageio import read_image
-    from edge_runtime.preprocess import region_pixels
+    from edge_runtime.io.imageio import read_image
+    from edge_runtime.model.decision import label_index
+    from edge_runtime.model.preprocess import region_pixels
     from train.synthetic import background
 
     fw, fh = size
     rng = np.random.default_rng(seed)
     out = []
     for label, name in enumerate(labels):
-        files = sorted((VAL / name).iterdir())
+        files = sorted((FER2013_VAL / name).iterdir())
         for f in files[:n] if n else files:
             rgb, _ = read_image(f)
             if rgb is None:
@@ -81,7 +79,7 @@ def placed_faces(clf, labels, n: int, seed: int, size: tuple[int, int]) -> list[
 
 def measure(p: Placed, face) -> tuple[float, float, float]:
     """(side, dx, dy) of the placed crop in the face's reference units, offsets in its levelled frame."""
-    from edge_runtime.align import reference
+    from edge_runtime.faces.align import reference
 
     x, y, length, angle = reference(face, align=True)
     ex, ey = p.x0 + p.s / 2.0 - x, p.y0 + p.s / 2.0 - y
@@ -90,11 +88,11 @@ def measure(p: Placed, face) -> tuple[float, float, float]:
 
 
 def evaluate(name: str, faces: list[Placed], clf, args) -> Tally:
-    from edge_runtime.align import face_region
-    from edge_runtime.decision import label_index
-    from edge_runtime.detect import open_detector
-    from edge_runtime.preprocess import to_model_pixels
-    from edge_runtime.spec import crop_rule
+    from edge_runtime.faces.align import face_region
+    from edge_runtime.faces.detect import open_detector
+    from edge_runtime.model.decision import label_index
+    from edge_runtime.model.preprocess import to_model_pixels
+    from edge_runtime.model.spec import crop_rule
 
     det = open_detector(name, threads=args.threads, haar_width=args.detect_width)
     rule = crop_rule(clf.spec.face_crop, det.name)
@@ -118,18 +116,18 @@ def evaluate(name: str, faces: list[Placed], clf, args) -> Tally:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "edge_runtime" / "models" / "happysad_int8.tflite")
+    ap.add_argument("--model", type=Path, default=HAPPYSAD_INT8)
     ap.add_argument("--detectors", default="haar,blazeface,blazeface-full")
     ap.add_argument("--n", type=int, default=0, help="faces per class (0: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--frame", default="640x360")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--detect-width", type=int, default=RunConfig.detect_width, help="as hs-run's --detect-width")
+    ap.add_argument("--detect-width", type=int, default=FaceSettings.detect_width, help="as hs-run's --detect-width")
     ap.add_argument("--margin", type=float, default=None, help="override the model's crop margin")
     ap.add_argument("--fit", action="store_true", help="print the measured crop rule per detector")
     args = ap.parse_args()
 
-    from edge_runtime.model import ModelOptions, load_classifier
+    from edge_runtime.model.classifier import ModelOptions, load_classifier
 
     clf = load_classifier(args.model, ModelOptions(margin=args.margin))
     labels = list(clf.info.labels)
@@ -143,30 +141,33 @@ def main() -> None:
         f"({', '.join(f'{n} {int((y == i).sum())}' for i, n in enumerate(labels))}); "
         f"crops themselves: bal.acc {balanced_accuracy(y, crop_pred):.4f}"
     )
-    print(
-        f"| {'detector':<15}| {'found':>13} | {'crops (found)':>13} | {'face mode, aligned':>18} "
-        f"| {'gap':>6} | {'face mode, upright':>18} | {'gap':>6} |"
-    )
-    print("|" + "|".join("-" * w for w in (16, 15, 15, 20, 8, 20, 8)) + "|")
+    rows = []
     fits = {}
     for name in args.detectors.split(","):
         t = evaluate(name, faces, clf, args)
         found = np.array(t.found)
         yf, cf = y[found], crop_pred[found]
         base = balanced_accuracy(yf, cf)
-        cells = [f"| {name:<15}| {int(found.sum()):>5} ({100 * found.mean():4.1f}%) | {base:>13.4f} "]
+        row: list[object] = [name, f"{int(found.sum())} ({100 * found.mean():.1f}%)", base]
         for align in (True, False):
             acc = balanced_accuracy(yf, np.array(t.pred[align]))
-            cells.append(f"| {acc:>18.4f} | {100 * (acc - base):+6.2f} ")
-        print("".join(cells) + "|")
+            row += [acc, 100 * (acc - base)]
+        rows.append(row)
         fits[name] = np.array(t.fit)
+    header = ["detector", "found", "crops (found)", "face mode, aligned", "gap, aligned", "face mode, upright", "gap, upright"]
+    print_table(header, rows, ["", "", ".4f", ".4f", "+.2f", ".4f", "+.2f"])
     print("gap: face-mode balanced accuracy minus the crops' own, on the faces found (points; target within 1)")
     if args.fit:
         print("\nmeasured crop rule (median over faces found; spread = (p75 - p25) / median of the side):")
+        fit_rows = []
         for name, f in fits.items():
+            if not len(f):
+                fit_rows.append([name, "no face found", None])
+                continue
             k, dx, dy = np.median(f, axis=0)
             q25, q75 = np.percentile(f[:, 0], (25, 75))
-            print(f"  {name:<15} CropRule(scale={k:.3f}, dx={dx:+.3f}, dy={dy:+.3f})   spread {(q75 - q25) / k:.3f}")
+            fit_rows.append([name, f"CropRule(scale={k:.3f}, dx={dx:+.3f}, dy={dy:+.3f})", (q75 - q25) / k])
+        print_table(["detector", "crop rule", "spread"], fit_rows, ["", "", ".3f"])
 
 
 if __name__ == "__main__":

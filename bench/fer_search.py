@@ -15,13 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.tfenv import quiet_tensorflow
-
-quiet_tensorflow()
-FER = ROOT.parent / "shared" / "data" / "fer2013"
+from bench.common import FER2013, REPO, p50_p90_ms, print_table, time_calls
 
 # name -> TrainConfig overrides. "origin256" is the origin documents' recipe.
 RECIPES: dict[str, dict] = {
@@ -91,6 +87,7 @@ RECIPES["ls_re_w125_3class"] = {**RECIPES["ls_re_w125"], "classes": ["happy", "n
 
 
 def int8_latency_ms(path: Path, runs: int = 200) -> float:
+    """Median ms of one bare ``invoke`` at 1 thread on zeros, after 10 untimed ones."""
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
@@ -98,14 +95,7 @@ def int8_latency_ms(path: Path, runs: int = 200) -> float:
     it.allocate_tensors()
     d = it.get_input_details()[0]
     it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    for _ in range(10):
-        it.invoke()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        it.invoke()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+    return p50_p90_ms(time_calls(it.invoke, runs, warmup=10))[0]
 
 
 def run_recipe(name: str, out: Path, epochs: int, seed: int, score_only: bool = False) -> dict:
@@ -116,10 +106,10 @@ def run_recipe(name: str, out: Path, epochs: int, seed: int, score_only: bool = 
     from train.trainer import train
 
     params = {
-        "data": str(FER / "train"),
+        "data": str(FER2013 / "train"),
         "out": str(out / name),
         "classes": ["happy", "sad"],
-        "test_data": str(FER / "val"),
+        "test_data": str(FER2013 / "val"),
         "val_fraction": 0.1,
         "epochs": epochs,
         "patience": 6,
@@ -168,24 +158,29 @@ def flip_columns(run: Path, classes: list[str]) -> dict:
         return {}
     cols = {}
     for kind in ("float32", "int8"):
-        rep = flip_report(run / f"model_{kind}.tflite", FER / "val")
+        rep = flip_report(run / f"model_{kind}.tflite", FER2013 / "val")
         for mode in ("plain", "flip_tta"):
             cols[f"{kind}_{mode}_bal_acc"] = rep[mode]["balanced_accuracy"]
             cols[f"{kind}_{mode}_auc"] = rep[mode]["roc_auc"]
     return cols
 
 
-def print_table(rows: list[dict]) -> None:
-    print(
-        f"\n{'recipe':<18}{'params':>9}{'ep':>4}{'s/ep':>7}{'bal.acc f32':>12}{'bal.acc int8':>13}"
-        f"{'AUC int8':>9}{'int8 ms':>8}{'KB':>8}"
-    )
-    for r in rows:
-        print(
-            f"{r['recipe']:<18}{r['params'] or 0:>9}{r['epochs_run']:>4}{r['s_per_epoch']:>7}"
-            f"{r['fer_val_bal_acc_float32']:>12.4f}{r['fer_val_bal_acc_int8']:>13.4f}{r['fer_val_auc_int8']:>9.4f}"
-            f"{r['int8_ms_1thread']:>8.3f}{r['int8_kb']:>8}"
-        )
+TABLE = {  # results.jsonl key: (column, format)
+    "recipe": ("recipe", ""),
+    "params": ("params", "d"),
+    "epochs_run": ("ep", "d"),
+    "s_per_epoch": ("s/ep", ".1f"),
+    "fer_val_bal_acc_float32": ("bal.acc f32", ".4f"),
+    "fer_val_bal_acc_int8": ("bal.acc int8", ".4f"),
+    "fer_val_auc_int8": ("AUC int8", ".4f"),
+    "int8_ms_1thread": ("int8 ms", ".3f"),
+    "int8_kb": ("KB", ".1f"),
+}
+
+
+def results_table(rows: list[dict]) -> None:
+    header, formats = zip(*TABLE.values())
+    print_table(header, [[r.get(k) for k in TABLE] for r in rows], formats)
 
 
 def main() -> None:
@@ -193,20 +188,24 @@ def main() -> None:
     ap.add_argument("--recipes", default="origin48,compact48")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "search")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "search")
     ap.add_argument("--table", action="store_true", help="only print the table of results so far")
     ap.add_argument("--score-only", action="store_true", help="convert and score the runs already in OUT")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.table:
-        if not FER.is_dir():
-            sys.exit(f"fer_search: {FER} not found")
+        if not FER2013.is_dir():
+            sys.exit(f"fer_search: {FER2013} not found")
+        from train.tfenv import quiet_tensorflow
+
+        quiet_tensorflow()
         for name in args.recipes.split(","):
             row = run_recipe(name, args.out, args.epochs, args.seed, args.score_only)
             print(json.dumps(row), flush=True)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
-    print_table(rows)
+    print()
+    results_table(rows)
 
 
 if __name__ == "__main__":

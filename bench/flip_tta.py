@@ -10,17 +10,15 @@ of the plain probabilities and of the mean of the two, plus the median ms of one
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-FER_VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import FER2013_VAL, p50_p90_ms, print_table, time_calls
 
 
 def plain_probabilities(clf: Any, pixels: np.ndarray) -> np.ndarray:
@@ -39,9 +37,9 @@ def load_set(data: Path, labels: list[str], spec: Any) -> tuple[np.ndarray, np.n
     return x, y
 
 
-def flip_report(model: Path, data: Path = FER_VAL) -> dict[str, Any]:
+def flip_report(model: Path, data: Path = FER2013_VAL) -> dict[str, Any]:
     """Metrics of ``model`` on ``data`` without and with flip averaging, and its ms per face at 1 thread."""
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
     from train.metrics import classification_metrics
 
     clf = load_classifier(model, threads=1)
@@ -62,24 +60,25 @@ def _flag(clf: Any) -> bool:
 
 
 def _ms_per_invoke(clf: Any, pixels: np.ndarray, runs: int = 300) -> float:
+    """Median ms of one invoke of the model's runner on ``pixels``, after 20 untimed ones."""
     tensor = clf.to_tensor(pixels)
-    for _ in range(20):
-        clf.runner.invoke(tensor)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        clf.runner.invoke(tensor)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+    return p50_p90_ms(time_calls(lambda: clf.runner.invoke(tensor), runs, warmup=20))[0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", type=Path)
-    ap.add_argument("--data", type=Path, default=FER_VAL)
+    ap.add_argument("--data", type=Path, default=FER2013_VAL)
     args = ap.parse_args()
+    rows = []
     for model in args.models:
-        print(json.dumps(flip_report(model, args.data)), flush=True)
+        rep = flip_report(model, args.data)
+        for mode in ("plain", "flip_tta"):
+            m = rep[mode]
+            scores = [m["balanced_accuracy"], m["accuracy"], m["roc_auc"]]
+            rows.append([model.name, mode, rep["n"], *scores, rep["ms_per_invoke_1thread"], rep["flip_average_in_metadata"]])
+    header = ["model", "scores", "n", "bal.acc", "accuracy", "AUC", "ms/invoke 1t", "flip in metadata"]
+    print_table(header, rows, ["", "", "d", ".4f", ".4f", ".4f", ".4f", ""])
 
 
 if __name__ == "__main__":

@@ -18,18 +18,18 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.build import RunConfig, build_classifier, build_pipeline, build_sinks
-from edge_runtime.model import ModelOptions
-from edge_runtime.pipeline import Limits
-from edge_runtime.sources import VideoFileSource
-from edge_runtime.stats import StageStats
-from edge_runtime.web import WebSink
+from bench.common import FACE_CLIP, format_table, interleaved
+from edge_runtime.config import RunConfig
+from edge_runtime.io.sources import VideoFileSource
+from edge_runtime.model.classifier import ModelOptions
+from edge_runtime.outputs.web import WebSink
+from edge_runtime.run.build import build_classifier, build_pipeline, build_sinks
+from edge_runtime.run.pipeline import Limits
+from edge_runtime.run.stats import StageStats
 
 VIEWER = (
     "import socket, sys\n"
@@ -68,7 +68,7 @@ def fps_with(cfg: RunConfig, viewers: int) -> tuple[float, float]:
     """Pipeline FPS on the looping video for ``cfg.duration`` seconds with these sinks and viewers, and the
     output stage's p50 in ms (drawing + every sink's emit: the direct cost, less sensitive to other load)."""
     clf = build_classifier(cfg)
-    source = VideoFileSource(str(cfg.source), loop=True)
+    source = VideoFileSource(str(cfg.input.source), loop=True)
     sinks = build_sinks(cfg, source, lambda m: None)
     procs = []
     try:
@@ -94,45 +94,38 @@ def fps_with(cfg: RunConfig, viewers: int) -> tuple[float, float]:
 
 def rows(video: Path, threads: int = 2, seconds: float = 5.0, rounds: int = 3) -> list[str]:
     """Markdown table rows: FPS per setting (median of rounds) and its cost against plain face mode."""
-    base = RunConfig(
+    base = RunConfig.from_flat(
         source=str(video), threads=threads, headless=True, duration=seconds, model_options=ModelOptions(roi="face")
     )
     with mosquitto() as broker:
         settings: dict[str, tuple[RunConfig, int]] = {
             "plain face mode": (base, 0),
-            "--serve, 0 viewers": (replace(base, serve="127.0.0.1:0"), 0),
-            "--serve, 1 viewer": (replace(base, serve="127.0.0.1:0"), 1),
-            "--serve, 3 viewers": (replace(base, serve="127.0.0.1:0"), 3),
+            "--serve, 0 viewers": (base.with_flat(serve="127.0.0.1:0"), 0),
+            "--serve, 1 viewer": (base.with_flat(serve="127.0.0.1:0"), 1),
+            "--serve, 3 viewers": (base.with_flat(serve="127.0.0.1:0"), 3),
         }
         if broker is not None:
-            settings["--mqtt (local mosquitto)"] = (replace(base, mqtt=f"mqtt://127.0.0.1:{broker}/bench"), 0)
-        got: dict[str, list[float]] = {k: [] for k in settings}
-        out_ms: dict[str, list[float]] = {k: [] for k in settings}
+            settings["--mqtt (local mosquitto)"] = (base.with_flat(mqtt=f"mqtt://127.0.0.1:{broker}/bench"), 0)
         fps_with(base, 0)  # warm-up: file cache, interpreter, CPU clocks
-        for _ in range(rounds):
-            for name, (cfg, viewers) in settings.items():
-                fps, ms = fps_with(cfg, viewers)
-                got[name].append(fps)
-                out_ms[name].append(ms)
-    plain = statistics.median(got["plain face mode"])
-    out = [
-        "| headless output              | FPS (median) | vs plain | output p50 ms | FPS per round            |",
-        "|" + "-" * 30 + "|" + "-" * 14 + "|" + "-" * 10 + "|" + "-" * 15 + "|" + "-" * 26 + "|",
-    ]
+        work = {name: (lambda cfg=cfg, viewers=viewers: fps_with(cfg, viewers)) for name, (cfg, viewers) in settings.items()}
+        got = interleaved(work, rounds)
+    plain = statistics.median(fps for fps, _ in got["plain face mode"])
+    table = []
     for name, values in got.items():
-        fps = statistics.median(values)
+        fps = statistics.median(f for f, _ in values)
         change = "" if name == "plain face mode" else f"{(fps / plain - 1) * 100:+.1f}%"
-        rounds_text = ", ".join(f"{v:.0f}" for v in values)
-        ms = statistics.median(out_ms[name])
-        out.append(f"| {name:<28} | {fps:>12.1f} | {change:>8} | {ms:>13.3f} | {rounds_text:<24} |")
+        rounds_text = ", ".join(f"{f:.0f}" for f, _ in values)
+        table.append([name, fps, change, statistics.median(ms for _, ms in values), rounds_text])
+    header = ["headless output", "FPS (median)", "vs plain", "output p50 ms", "FPS per round"]
+    out = format_table(header, table, ["", ".1f", "", ".3f", ""])
     if broker is None:
-        out.append("| --mqtt: skipped, no mosquitto on this machine |")
+        out.append("--mqtt: skipped, no mosquitto on this machine")
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--video", type=Path, default=REPO.parent / "shared" / "data" / "video" / "face_clip.mp4")
+    ap.add_argument("--video", type=Path, default=FACE_CLIP)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-VAL = ROOT.parent / "shared" / "data" / "fer2013" / "val"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import FER2013_VAL, HAPPYSAD_INT8, print_table
 
 
 def scores(clf, folder: Path) -> np.ndarray:
-    from edge_runtime.imageio import read_image
-    from edge_runtime.preprocess import region_pixels
+    from edge_runtime.io.imageio import read_image
+    from edge_runtime.model.preprocess import region_pixels
 
     out = []
     for f in sorted(folder.iterdir()):
@@ -39,30 +39,27 @@ def _split(p: np.ndarray, t: float, band: float) -> tuple[np.ndarray, np.ndarray
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=ROOT / "edge_runtime" / "models" / "happysad_int8.tflite")
+    ap.add_argument("--model", type=Path, default=HAPPYSAD_INT8)
     ap.add_argument("--bands", default="0,0.1,0.15,0.2,0.25,0.3")
     args = ap.parse_args()
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
 
     clf = load_classifier(args.model)
     t = clf.info.threshold
-    happy, sad, neutral = (scores(clf, VAL / c) for c in ("happy", "sad", "neutral"))
+    happy, sad, neutral = (scores(clf, FER2013_VAL / c) for c in ("happy", "sad", "neutral"))
     print(f"{args.model.name}: P(sad) on fer2013/val; happy {len(happy)}, sad {len(sad)}, neutral {len(neutral)}")
     print(f"neutral P(sad) quartiles: {np.percentile(neutral, [25, 50, 75]).round(3).tolist()}")
-    print(
-        f"{'band':>5} {'happy/sad uncertain':>20} {'bal.acc on the rest':>20} {'neutral: happy':>15} "
-        f"{'sad':>6} {'uncertain':>10}"
-    )
+    rows = []
     for band in (float(b) for b in args.bands.split(",")):
         uh, sh = _split(happy, t, band)
         us, ss = _split(sad, t, band)
         un, sn = _split(neutral, t, band)
         covered_recall_h = np.mean(~sh[~uh]) if (~uh).any() else float("nan")
         covered_recall_s = np.mean(ss[~us]) if (~us).any() else float("nan")
-        print(
-            f"{band:>5.2f} {np.mean(np.r_[uh, us]):>20.3f} {(covered_recall_h + covered_recall_s) / 2:>20.4f} "
-            f"{np.mean(~sn & ~un):>15.3f} {np.mean(sn & ~un):>6.3f} {np.mean(un):>10.3f}"
-        )
+        balanced = (covered_recall_h + covered_recall_s) / 2
+        rows.append([band, np.mean(np.r_[uh, us]), balanced, np.mean(~sn & ~un), np.mean(sn & ~un), np.mean(un)])
+    header = ["band", "happy/sad uncertain", "bal.acc on the rest", "neutral: happy", "sad", "uncertain"]
+    print_table(header, rows, [".2f", ".3f", ".4f", ".3f", ".3f", ".3f"])
 
 
 if __name__ == "__main__":

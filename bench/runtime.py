@@ -14,24 +14,23 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import FACE_CLIP, REPO, interleaved, p50_p90_ms, print_table, time_each
 from bench.core_pair import pair_fps
-from edge_runtime.bench_cli import invoke_latency, pipeline_fps
-from edge_runtime.build import RunConfig
-from edge_runtime.detect import DETECTORS, open_detector
-from edge_runtime.model import PACKAGED_MODEL, ModelOptions, load_classifier
-from edge_runtime.preprocess import to_model_pixels
-from edge_runtime.stats import StageStats
+from edge_runtime.cli.hs_bench import invoke_latency, pipeline_fps
+from edge_runtime.config import RunConfig
+from edge_runtime.faces.detect import DETECTORS, open_detector
+from edge_runtime.model.classifier import PACKAGED_MODEL, ModelOptions, load_classifier
+from edge_runtime.model.preprocess import to_model_pixels
+from edge_runtime.run.stats import StageStats
 
-VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
 TARGETS = {"infer_ratio": 1.2, "face_fps": 300.0, "frame_fps": 300.0, "rss_mb": 200.0, "first_s": 1.5}
 
 
@@ -42,7 +41,7 @@ def first_result_and_rss(model: Path, video: Path) -> tuple[float, float]:
         [
             sys.executable,
             "-m",
-            "edge_runtime.cli",
+            "edge_runtime.cli.hs_run",
             "--model",
             str(model),
             "--source",
@@ -71,7 +70,7 @@ def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, 
     t0 = time.perf_counter()
     import keras
 
-    from edge_runtime.spec import PreprocessSpec
+    from edge_runtime.model.spec import PreprocessSpec
 
     model = keras.models.load_model(keras_path)
     load_s = time.perf_counter() - t0
@@ -84,21 +83,24 @@ def keras_per_frame(keras_path: Path, video: Path, frames: int) -> tuple[float, 
     return per_frame_ms(predict, video, frames, skip=1), load_s
 
 
-def per_frame_ms(work: Callable[[np.ndarray], object], video: Path, frames: int, skip: int) -> float:
-    """p50 ms of ``work`` on each of the video's first ``frames`` frames (the first ``skip`` are warm-up)."""
+def video_frames(video: Path, frames: int) -> Iterator[np.ndarray]:
+    """The video's first ``frames`` BGR frames (fewer if it is shorter), read one at a time."""
     import cv2
 
     cap = cv2.VideoCapture(str(video))
-    times = []
-    for _ in range(frames):
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        t = time.perf_counter()
-        work(bgr)
-        times.append(time.perf_counter() - t)
-    cap.release()
-    return float(np.median(times[skip:] or times)) * 1e3
+    try:
+        for _ in range(frames):
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            yield bgr
+    finally:
+        cap.release()
+
+
+def per_frame_ms(work: Callable[[np.ndarray], object], video: Path, frames: int, skip: int) -> float:
+    """p50 ms of ``work`` on each of the video's first ``frames`` frames (the first ``skip`` are warm-up)."""
+    return p50_p90_ms(time_each(work, video_frames(video, frames), warmup=skip))[0]
 
 
 @dataclass
@@ -113,19 +115,25 @@ class Rounds:
         return float(np.median(self.fps[mode]))
 
 
+def pipeline_round(cfg: RunConfig) -> tuple[float, float, StageStats]:
+    """One pipeline run: FPS, process CPU ms per frame (all threads) and its stages."""
+    c0 = time.process_time()
+    fps, stats = pipeline_fps(cfg)
+    return fps, (time.process_time() - c0) * 1e3 / (cfg.max_frames or 1), stats
+
+
 def rounds(modes: dict[str, RunConfig], n: int, others: dict[str, Callable[[], float]] | None = None) -> Rounds:
     """``n`` interleaved rounds of each mode (and of each of ``others``, a callable giving FPS): the machine's
     speed drifts, and interleaving shares the drift out."""
-    others = others or {}
-    out = Rounds({m: [] for m in [*modes, *others]}, {m: [] for m in modes})
-    for _ in range(n):
-        for mode, cfg in modes.items():
-            c0 = time.process_time()
-            f, out.stats[mode] = pipeline_fps(cfg)
-            out.fps[mode].append(f)
-            out.cpu_ms[mode].append((time.process_time() - c0) * 1e3 / (cfg.max_frames or 1))
-        for name, measure in others.items():
-            out.fps[name].append(measure())
+    work: dict[str, Callable[[], tuple[float, float, StageStats | None]]]
+    work = {mode: (lambda cfg=cfg: pipeline_round(cfg)) for mode, cfg in modes.items()}
+    work |= {name: (lambda f=f: (f(), float("nan"), None)) for name, f in (others or {}).items()}
+    out = Rounds()
+    for name, results in interleaved(work, n).items():
+        out.fps[name] = [fps for fps, _, _ in results]
+        if name in modes:
+            out.cpu_ms[name] = [cpu for _, cpu, _ in results]
+            out.stats[name] = results[-1][2]
     return out
 
 
@@ -139,16 +147,16 @@ def spread(values: list[float]) -> str:
     return " ".join(f"{v:.0f}" for v in values)
 
 
-def row(name: str, value: str, target: str = "", ok: bool | None = None) -> str:
-    mark = "" if ok is None else ("ok" if ok else "MISS")
-    return f"| {name:<52} | {value:>16} | {target:>10} | {mark:<4} |"
+def row(name: str, value: str, target: str = "", ok: bool | None = None) -> list[str]:
+    """One row of the table: measure, value, target and whether it is met (ok / MISS; blank: no target)."""
+    return [name, value, target, "" if ok is None else ("ok" if ok else "MISS")]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=PACKAGED_MODEL, help="int8 TFLite model")
     ap.add_argument("--keras", type=Path, default=None, help="model.keras for the origin-way row")
-    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--video", type=Path, default=FACE_CLIP)
     ap.add_argument("--keras-frames", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each pipeline mode (median shown)")
@@ -170,13 +178,13 @@ def main() -> int:
     bare50, bare90 = invoke_latency(clf, runs=300)
     frame = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     cold50, cold90 = invoke_latency(clf, runs=300, between=lambda: frame.copy())
-    run = RunConfig(
+    run = RunConfig.from_flat(
         model=str(args.model), source=str(args.video), threads=args.threads, loop=True, max_frames=args.frames
     )
     modes = {
-        "face": replace(run, model_options=ModelOptions(roi="face")),
-        "face, in turn": replace(run, model_options=ModelOptions(roi="face"), frame_workers=False),
-        "frame": replace(run, model_options=ModelOptions(roi="frame")),
+        "face": run.with_flat(model_options=ModelOptions(roi="face")),
+        "face, in turn": run.with_flat(model_options=ModelOptions(roi="face"), frame_workers=False),
+        "frame": run.with_flat(model_options=ModelOptions(roi="frame")),
     }
     pair = {"core pair": lambda: sum(pair_fps(args.model, args.video, args.frames))}
     main_rounds = rounds(modes, args.rounds, pair)
@@ -187,11 +195,11 @@ def main() -> int:
     inf50 = (frame_stats.percentiles("infer") or (float("nan"),))[0]
     invokes = 2 if clf.info.flip_average else 1  # a flip-averaged model runs the face and its mirror
     inp = clf.runner.input
-    lines = [
+    title = (
         f"model {args.model} ({'x'.join(map(str, inp.shape[1:]))} {inp.dtype}), {clf.backend}, "
-        f"{args.threads} threads, video {args.video.name}",
-        row("measure", "value", "target", None).replace("|      |", "| ok?  |"),
-        "|" + "-" * 54 + "|" + "-" * 18 + "|" + "-" * 12 + "|" + "-" * 6 + "|",
+        f"{args.threads} threads, video {args.video.name}"
+    )
+    table = [
         row("bare invoke loop p50 / p90 (ms)", f"{bare50:.3f} / {bare90:.3f}"),
         row("bare invoke, a frame copied between (ms)", f"{cold50:.3f} / {cold90:.3f}"),
         row(
@@ -235,31 +243,32 @@ def main() -> int:
     ]
     if args.keras and args.keras.is_file():
         ms, load_s = keras_per_frame(args.keras, args.video, args.keras_frames)
-        lines.append(
+        table.append(
             row(f"origin way: Keras predict/frame ({args.keras_frames} fr)", f"{ms:.1f} ms = {1e3 / ms:.1f} FPS")
         )
-        lines.append(row("origin way: TF import + model load (s)", f"{load_s:.1f}"))
+        table.append(row("origin way: TF import + model load (s)", f"{load_s:.1f}"))
     else:
-        lines.append(row("origin way: Keras predict per frame", "skipped: no --keras"))
-    lines.append(row("face / frame mode FPS, same run (machine shared)", f"{face_fps / frame_fps:.2f}"))
+        table.append(row("origin way: Keras predict per frame", "skipped: no --keras"))
+    table.append(row("face / frame mode FPS, same run (machine shared)", f"{face_fps / frame_fps:.2f}"))
     side = "in turn: --threads 1" if args.threads < 2 else f"{face_fps / turn_fps:.2f}"
-    lines.append(row("face mode: frame workers / in turn", side))
-    per_detector = {name: replace(modes["face"], detector=name) for name in DETECTORS}
+    table.append(row("face mode: frame workers / in turn", side))
+    per_detector = {name: modes["face"].with_flat(detector=name) for name in DETECTORS}
     det_rounds = rounds(per_detector, args.rounds)
     for name in DETECTORS:  # each detector in face mode: FPS, its ratio to frame mode, p50 of the detect stage
         fps = det_rounds.median(name)
         det50 = (det_rounds.stats[name].percentiles("detect") or (float("nan"),))[0]
         cell = f"{fps:.0f} / {fps / frame_fps:.2f} / {det50:.2f}"
-        lines.append(row(f"{name}: FPS / face:frame / detect p50 ms", cell))
+        table.append(row(f"{name}: FPS / face:frame / detect p50 ms", cell))
         alone = " / ".join(f"{detect_alone(name, n, args.video):.2f}" for n in (1, 2))
-        lines.append(row(f"  {name}: detect() alone p50 ms, 1 / 2 threads", alone))
+        table.append(row(f"  {name}: detect() alone p50 ms, 1 / 2 threads", alone))
+    print(title)
+    print_table(["measure", "value", "target", "ok?"], table)
     if args.headless_rounds:  # --serve with 0, 1, 3 viewers and --mqtt beside plain face mode (bench/headless_cost.py)
         from bench.headless_cost import rows as headless_rows
 
-        lines += headless_rows(args.video, args.threads, rounds=args.headless_rounds)
-    lines.append("face mode stages: " + face_stats.report())
-    lines.append("frame mode stages: " + frame_stats.report())
-    print("\n".join(lines))
+        print("\n".join(["", *headless_rows(args.video, args.threads, rounds=args.headless_rounds), ""]))
+    print("face mode stages: " + face_stats.report())
+    print("frame mode stages: " + frame_stats.report())
     return 0
 
 

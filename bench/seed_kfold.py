@@ -10,20 +10,15 @@ and spread of accuracy and balanced accuracy, beside the 100% the origin documen
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.tfenv import quiet_tensorflow
-
-quiet_tensorflow()
-SEED_SCENES = ROOT.parent / "shared" / "data" / "seed-scenes"
+from bench.common import REPO, SEED_SCENES, print_table, write_json
 
 
 def link_split(samples, classes, folder: Path) -> None:
@@ -42,9 +37,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--augment", action="store_true", help="augment (the origin recipe did not)")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "seed_kfold.json")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "seed_kfold.json")
     args = ap.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"seed_kfold: {args.data} not found; pass --data")
+    from train.tfenv import quiet_tensorflow
 
+    quiet_tensorflow()
     from train.config import TrainConfig
     from train.data import scan
     from train.trainer import train
@@ -119,13 +118,11 @@ def main() -> None:
         "data": report.to_dict(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2))
+    write_json(args.out, summary)
     print(f"\n{args.repeats}x{args.folds}-fold, origin CNN {args.image_size}px frame mode, {args.epochs} epochs")
-    print(f"accuracy          {acc.mean():.3f} +- {acc.std(ddof=1):.3f} (min {acc.min():.3f}, max {acc.max():.3f})")
-    print(
-        f"balanced accuracy {bal.mean():.3f} +- {bal.std(ddof=1):.3f}  (chance 0.5; majority-class rate "
-        f"{majority:.3f}); origin documents claimed 1.000"
-    )
+    table = [[name, v.mean(), v.std(ddof=1), v.min(), v.max()] for name, v in (("accuracy", acc), ("balanced accuracy", bal))]
+    print_table(["measure", "mean", "std", "min", "max"], table, ["", ".3f", ".3f", ".3f", ".3f"])
+    print(f"chance 0.5; majority-class rate {majority:.3f}; the origin documents claimed 1.000")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-VIDEO = REPO.parent / "shared" / "data" / "video" / "face_clip.mp4"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import FACE_CLIP, REPO, format_table
 
 
 def rss_mb(pid: int) -> float | None:
@@ -33,11 +34,10 @@ def rss_mb(pid: int) -> float | None:
 
 def synthetic_video(folder: Path) -> Path:
     """A stand-in clip with drawn faces when the shared face clip is absent."""
-    sys.path.insert(0, str(REPO))
     from train.synthetic import write_video
 
     path = folder / "synthetic.mp4"
-    write_video(path, frames=150)
+    write_video(path, n_frames=150)
     return path
 
 
@@ -46,7 +46,7 @@ def soak(args: argparse.Namespace, work: Path) -> list[tuple[float, float]]:
     cmd = [
         sys.executable,
         "-m",
-        "edge_runtime.cli",
+        "edge_runtime.cli.hs_run",
         "--model",
         args.model,
         "--source",
@@ -74,7 +74,10 @@ def soak(args: argparse.Namespace, work: Path) -> list[tuple[float, float]]:
             samples.append((time.monotonic() - t0, mb))
         time.sleep(1.0)
     if proc.returncode != 0:
-        sys.exit(f"soak: hs-run exited {proc.returncode}; see {work / 'soak.log'}")
+        tail = (work / "soak.log").read_text(errors="replace").strip().splitlines()[-3:]
+        sys.exit(f"soak: hs-run exited {proc.returncode}: " + " | ".join(tail))  # the log goes with the temp folder
+    if not samples:
+        sys.exit("soak: hs-run ended before its memory was sampled; pass more --frames")
     return samples
 
 
@@ -85,12 +88,8 @@ def table(samples: list[tuple[float, float]], frames: int) -> str:
     for q in (1, 2, 3, 4):
         at = min(samples, key=lambda s: abs(s[0] - total * q / 4))
         marks.append((f"quarter {q}", at))
-    lines = [
-        f"{frames} frames in {total:.0f} s ({frames / total:.0f} FPS), {len(samples)} RSS samples",
-        "| point | time (s) | RSS (MB) |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {name} | {t:.0f} | {mb:.1f} |" for name, (t, mb) in marks]
+    lines = [f"{frames} frames in {total:.0f} s ({frames / max(total, 1e-9):.0f} FPS), {len(samples)} RSS samples"]
+    lines += format_table(["point", "time (s)", "RSS (MB)"], [[name, t, mb] for name, (t, mb) in marks], ["", ".0f", ".1f"])
     q1 = marks[1][1][1]
     peak = max(mb for _, mb in samples if _ >= marks[1][1][0])
     lines.append(
@@ -102,7 +101,7 @@ def table(samples: list[tuple[float, float]], frames: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=100_000)
-    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--video", type=Path, default=FACE_CLIP)
     ap.add_argument("--model", default="happysad")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-growth-mb", type=float, default=10.0)

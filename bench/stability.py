@@ -25,15 +25,14 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.build import RunConfig, build_classifier, build_pipeline
-from edge_runtime.model import ModelOptions
-from edge_runtime.sources import VideoFileSource
-from edge_runtime.track import UNCERTAIN, Steadiness, Tracker, iou
-
-VIDEO = ROOT.parent / "shared" / "data" / "video" / "face_clip.mp4"
+from bench.common import FACE_CLIP, print_table
+from edge_runtime.config import RunConfig
+from edge_runtime.io.sources import VideoFileSource
+from edge_runtime.model.classifier import ModelOptions
+from edge_runtime.run.build import build_classifier, build_pipeline
+from edge_runtime.run.track import UNCERTAIN, Steadiness, Tracker, iou
 
 
 class Collect:
@@ -68,7 +67,7 @@ def settings(uncertain: float) -> dict[str, Steadiness]:
 
 def records(model: str, video: Path, steadiness: Steadiness) -> tuple[list[dict[str, Any]], float]:
     """Every record of a face-mode run over ``video``, and the video's seconds per frame."""
-    cfg = RunConfig(model=model, source=str(video), threads=2, model_options=ModelOptions(roi="face"))
+    cfg = RunConfig.from_flat(model=model, source=str(video), threads=2, model_options=ModelOptions(roi="face"))
     clf = build_classifier(cfg)
     sink = Collect()
     pipe = build_pipeline(cfg, clf, [sink])
@@ -125,20 +124,20 @@ def follow(recs: list[dict[str, Any]], truth: list[dict[str, Any]], frame_s: flo
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="happysad")
-    ap.add_argument("--video", type=Path, default=VIDEO)
+    ap.add_argument("--video", type=Path, default=FACE_CLIP)
     ap.add_argument("--synthetic-model", default=None, help="model for the synthetic clip [default: --model]")
     ap.add_argument("--frames", type=int, default=600, help="length of the synthetic clip")
     args = ap.parse_args()
-    clf = build_classifier(RunConfig(model=args.model))
+    clf = build_classifier(RunConfig.from_flat(model=args.model))
     band = clf.info.uncertain_band
     print(f"model {args.model}: uncertain band {band:g}")
     if args.video.is_file():
         print(f"\n{args.video.name}: label changes per second within a track (target <= 0.3)")
-        print(f"| {'setting':<44} | changes/s | into/out of uncertain | changes |")
-        print(f"| {'-' * 44} | --- | --- | --- |")
+        rows = []
         for name, s in settings(band).items():
             rate, unc, n = changes_per_second(*records(args.model, args.video, s))
-            print(f"| {name:<44} | {rate:.2f} | {100 * unc:.0f}% | {n} |")
+            rows.append([name, rate, 100 * unc, n])
+        print_table(["setting", "changes/s", "into/out of uncertain %", "changes"], rows, ["", ".2f", ".0f", "d"])
     else:
         print(f"{args.video} not found: the real-clip table is skipped")
     from train.synthetic import write_video
@@ -148,13 +147,14 @@ def main() -> int:
         truth = write_video(clip, n_frames=args.frames, fps=30, seed=3)
         model = args.synthetic_model or args.model
         print(f"\nsynthetic clip ({args.frames} frames at 30 FPS, switches every 1-3 s), model {model}:")
-        print(f"| {'setting':<44} | switches followed | delay p50 / max (s) | frames right |")
-        print(f"| {'-' * 44} | --- | --- | --- |")
+        rows = []
         for name, s in settings(band).items():
             recs, frame_s = records(model, clip, s)
             delays, right = follow(recs, truth, frame_s)
             med = f"{np.median(delays):.2f} / {max(delays):.2f}" if delays else "n/a"
-            print(f"| {name:<44} | {len(delays)} | {med} | {100 * right:.1f}% |")
+            rows.append([name, len(delays), med, 100 * right])
+        header = ["setting", "switches followed", "delay p50 / max (s)", "frames right %"]
+        print_table(header, rows, ["", "d", "", ".1f"])
     return 0
 
 

@@ -11,24 +11,20 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.tfenv import quiet_tensorflow
-
-quiet_tensorflow()
+from bench.common import print_table, time_calls, time_each
 
 
 def _rate(ds, batches: int) -> float:
+    """Images per second drawn from ``ds`` over ``batches`` batches, after one untimed (thread pools, first
+    decode)."""
     it = iter(ds)
-    next(it)  # warm-up: thread pools, first decode
-    n, t0 = 0, time.perf_counter()
-    for _ in range(batches):
-        x, _ = next(it)
-        n += int(x.shape[0])
-    return n / (time.perf_counter() - t0)
+    sizes: list[int] = []
+    seconds = time_each(lambda _: sizes.append(int(next(it)[0].shape[0])), range(batches + 1), warmup=1)
+    return sum(sizes[1:]) / sum(seconds)
 
 
 def main() -> None:
@@ -40,7 +36,9 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--arch", default="origin")
     args = ap.parse_args()
+    from train.tfenv import quiet_tensorflow
 
+    quiet_tensorflow()
     from train.config import TrainConfig
     from train.data import scan
     from train.model import build_model
@@ -66,17 +64,15 @@ def main() -> None:
     model.compile("adam", "binary_crossentropy" if len(set(labels)) == 2 else "sparse_categorical_crossentropy")
     ds = make_dataset(paths, labels, spec, args.batch_size, shuffle=True, augment=True).repeat()
     model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # compile the step function
-    t0 = time.perf_counter()
-    model.fit(ds, steps_per_epoch=args.batches, epochs=1, verbose=0)
-    train_rate = args.batches * args.batch_size / (time.perf_counter() - t0)
+    fit_s = time_calls(lambda: model.fit(ds, steps_per_epoch=args.batches, epochs=1, verbose=0), runs=1)[0]
+    train_rate = args.batches * args.batch_size / fit_s
     rows.append(("training (pipeline + step)", train_rate))
     print(
         f"\n{args.arch} {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size}, "
         f"{args.batches} batches, {len(paths)} files from {data}"
     )
-    print(f"{'stage':<36}{'images/s':>10}{'vs training':>13}")
-    for name, rate in rows:
-        print(f"{name:<36}{rate:>10.0f}{rate / train_rate:>12.1f}x")
+    table = [[name, rate, rate / train_rate] for name, rate in rows]
+    print_table(["stage", "images/s", "vs training (x)"], table, ["", ".0f", ".1f"])
     pipe = rows[1][1]
     print(
         "verdict: "

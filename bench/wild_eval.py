@@ -67,9 +67,9 @@ def nhfi_holdout(fraction: float = 0.1, seed: int = 0) -> list[tuple[Path, str]]
 
 def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
     """The runtime's probabilities for each whole face image, and the source_metrics of them."""
-    from edge_runtime.decision import decide_indices
-    from edge_runtime.imageio import read_image
-    from edge_runtime.preprocess import region_pixels
+    from edge_runtime.io.imageio import read_image
+    from edge_runtime.model.decision import decide_indices
+    from edge_runtime.model.preprocess import region_pixels
     from train.source_metrics import expected_calibration_error, happy_sad
 
     labels = list(clf.info.labels)
@@ -112,7 +112,7 @@ def clip_scores(model: Path) -> dict:
         cmd = [
             sys.executable,
             "-m",
-            "edge_runtime.cli",
+            "edge_runtime.cli.hs_run",
             "--model",
             str(model),
             "--source",
@@ -144,7 +144,7 @@ def clip_scores(model: Path) -> dict:
 
 
 def evaluate(model: Path, clip: bool) -> dict[str, dict]:
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
 
     clf = load_classifier(model)
     out = {

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edge_runtime.clikit import (
+from edge_runtime.cli.kit import (
     SignalSeen,
     as_interrupt,
     fail,

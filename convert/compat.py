@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_runtime.tflite_meta import FlatModel
+from edge_runtime.model.tflite_meta import FlatModel
 
 _V: dict[str, list[str | None]] = {
     "ADD": ["1.5.0", "1.14.0", "2.4.0", "2.6.0"],

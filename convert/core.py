@@ -266,7 +266,7 @@ def _summarise(report: dict[str, Any], kinds: list[str]) -> None:
 
 
 def _check_target(kind: str, raw: bytes, target: str) -> None:
-    from edge_runtime.tflite_meta import parse
+    from edge_runtime.model.tflite_meta import parse
 
     problem = compat.target_problem(compat.analyse(parse(raw)), target)
     if problem:
@@ -299,7 +299,7 @@ def _describe_one(
     ctx: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report entry of one converted file and the ModelInfo dict to embed (and write beside it as JSON)."""
-    from edge_runtime.tflite_meta import parse
+    from edge_runtime.model.tflite_meta import parse
 
     from .metadata import describe
 

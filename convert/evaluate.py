@@ -1,9 +1,9 @@
 """Scores of the Keras model and of converted files on arrays of pixels, and the metrics that compare them.
 
-A converted file is scored by the device's own code (``edge_runtime.model.Classifier``: its interpreter,
+A converted file is scored by the device's own code (``edge_runtime.model.classifier.Classifier``: its interpreter,
 input quantization, output dequantization and sigmoid handling), so the parity check measures exactly what
 hs-run will run. The metrics are training's own (``train.metrics``), so the Keras row matches metrics.json,
-and labels come from the one decision rule (``edge_runtime.decision``).
+and labels come from the one decision rule (``edge_runtime.model.decision``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.decision import label_indices
 from edge_runtime.errors import RuntimeFailure, first_line
-from edge_runtime.interpreter import TensorSpec
-from edge_runtime.model import Classifier, ModelOptions, load_classifier
+from edge_runtime.model.classifier import Classifier, ModelOptions, load_classifier
+from edge_runtime.model.decision import label_indices
+from edge_runtime.model.interpreter import TensorSpec
 
 from .errors import ConvertError
 from .native import native_stderr_to

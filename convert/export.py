@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.spec import PreprocessSpec
+from edge_runtime.model.spec import PreprocessSpec
 
 INPUT_NAME = "image"
 

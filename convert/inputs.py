@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.errors import first_line
-from edge_runtime.spec import ModelInfo
+from edge_runtime.model.spec import ModelInfo
 
 from .errors import ConvertError
 
@@ -116,7 +116,7 @@ def split_files(inputs: RunInputs, name: str) -> tuple[list[str], list[int]]:
 
 def folder_files(folder: str | Path, labels: list[str]) -> tuple[list[str], list[int]]:
     """Image files of a folder of class subfolders whose class set must be the model's."""
-    from edge_runtime.imageio import is_image_name
+    from edge_runtime.io.imageio import is_image_name
 
     root = Path(folder)
     if not root.is_dir():

@@ -1,6 +1,6 @@
 """Embed the model's ModelInfo JSON inside a .tflite file, as a named entry of the flatbuffer's metadata.
 
-The device reads it back with ``edge_runtime.tflite_meta`` (no TensorFlow), so one copied file is enough.
+The device reads it back with ``edge_runtime.model.tflite_meta`` (no TensorFlow), so one copied file is enough.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import flatbuffers
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema_fb
 
-from edge_runtime.tflite_meta import MODEL_INFO_KEY, parse
+from edge_runtime.model.tflite_meta import MODEL_INFO_KEY, parse
 
 
 def embed_metadata(tflite: bytes, entries: dict[str, bytes]) -> bytes:

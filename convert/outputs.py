@@ -63,7 +63,7 @@ def write_all(
 def _write_files(
     out: Path, kinds: list[str], blobs: dict[str, bytes], infos: dict[str, dict], report: dict[str, Any]
 ) -> None:
-    from edge_runtime.atomic import write_bytes, write_json
+    from edge_runtime.io.atomic import write_bytes, write_json
 
     from . import report as report_mod
 

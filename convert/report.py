@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.atomic import write_json
+from edge_runtime.io.atomic import write_json
 
 REPORT_FILE = "conversion_report.json"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_runtime.track import iou
+from edge_runtime.run.track import iou
 
 
 def read_rows(path: Path) -> dict[int, list[dict[str, Any]]]:

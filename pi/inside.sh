@@ -78,7 +78,7 @@ import sys
 clip, jsonl, report = sys.argv[1:4]
 sys.argv = ["hs-run", "--source", clip, "--headless", "--json", jsonl]
 try:
-    from edge_runtime.cli import main
+    from edge_runtime.cli.hs_run import main
 
     main()
 finally:

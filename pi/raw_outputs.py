@@ -3,7 +3,7 @@ the same interpreter package, the two must be identical (issue 11: with a Pi CPU
 bit-identical to x86; with qemu's default `max` the int8 model gives the same output for every input, which
 `distinct` exposes).
 
-Needs only numpy and an interpreter package (the same order as edge_runtime.interpreter.find_backend), so the
+Needs only numpy and an interpreter package (the same order as edge_runtime.model.interpreter.find_backend), so the
 host's tflite-runtime venv (.cache/venv-tflrt, no OpenCV) can make the reference for the fallback.
 
     python pi/raw_outputs.py OUT.json [--models DIR] [--n 32]

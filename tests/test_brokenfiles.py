@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_runtime.imageio import decode_bytes, read_image
+from edge_runtime.io.imageio import decode_bytes, read_image
 from train.brokenfiles import CONTENT, GARBAGE, broken_file_bytes, write_broken_files
 
 REASONS = {"empty", "not_an_image", "truncated", "unreadable", "too_small"}

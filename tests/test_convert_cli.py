@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convert.cli import app
-from edge_runtime import tflite_meta
+from edge_runtime.model import tflite_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 TFLRT_PYTHON = ROOT / ".cache" / "venv-tflrt" / "bin" / "python"
@@ -72,7 +72,7 @@ def run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def converted(run_dir, tmp_path_factory) -> tuple[Path, object, list[tuple[str, int]]]:
     """Every kind converted; also which files the device's Classifier.classify scored, and on how many images."""
-    from edge_runtime.model import Classifier
+    from edge_runtime.model.classifier import Classifier
 
     out = tmp_path_factory.mktemp("converted")
     args = [str(run_dir), "--out", str(out), "--calibration-samples", "20"]
@@ -100,13 +100,13 @@ def _copy_run(run_dir: Path, dest: Path) -> Path:
 
 def _run_tflite(path: Path, pixels: np.ndarray) -> float:
     """P(labels[1]) of one image, as hs-run computes it."""
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
 
     return float(load_classifier(path, threads=1).classify(pixels[None])[0, 1])
 
 
 def _test_split(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    from edge_runtime.spec import ModelInfo
+    from edge_runtime.model.spec import ModelInfo
     from train.pipeline import load_arrays
 
     entries = json.loads((run_dir / "splits.json").read_text())["splits"]["test"]
@@ -126,9 +126,9 @@ def test_every_kind_is_written_and_runs_in_litert(converted, run_dir):
         [f"model_{kind}.{ext}" for kind in KINDS for ext in ("tflite", "json")] + ["conversion_report.json"]
     )
     assert "int8 / float32 size" in result.stdout and result.stderr == ""  # nothing but the table on success
-    from edge_runtime.imageio import read_image
-    from edge_runtime.preprocess import to_model_pixels
-    from edge_runtime.spec import ModelInfo
+    from edge_runtime.io.imageio import read_image
+    from edge_runtime.model.preprocess import to_model_pixels
+    from edge_runtime.model.spec import ModelInfo
 
     first = json.loads((run_dir / "splits.json").read_text())["splits"]["test"][0]
     spec = ModelInfo.from_dict(json.loads((run_dir / "model_info.json").read_text())).preprocessing
@@ -171,7 +171,7 @@ def test_parity_is_scored_by_the_device_classifier(converted, run_dir):
     the report's numbers are what the shipped file gives through load_classifier on the test split."""
     import keras
 
-    from edge_runtime.model import load_classifier
+    from edge_runtime.model.classifier import load_classifier
 
     out, _, scored = converted
     report = json.loads((out / "conversion_report.json").read_text())
@@ -191,8 +191,8 @@ def test_metadata_round_trip_reads_without_tensorflow(converted, run_dir):
     code = """
 import json, sys
 from pathlib import Path
-from edge_runtime import tflite_meta
-from edge_runtime.spec import ModelInfo
+from edge_runtime.model import tflite_meta
+from edge_runtime.model.spec import ModelInfo
 out = Path(sys.argv[1])
 for kind in ("float32", "float16", "dynamic", "int8"):
     d = tflite_meta.read(out / f"model_{kind}.tflite").model_info_dict()
@@ -222,8 +222,8 @@ def test_softmax_model_over_three_classes(tmp_path):
     """A hand-made three-class run folder (softmax head): per-class metrics and int8 dequantized outputs."""
     import keras
 
-    from edge_runtime.atomic import write_json
-    from edge_runtime.spec import ModelInfo, PreprocessSpec
+    from edge_runtime.io.atomic import write_json
+    from edge_runtime.model.spec import ModelInfo, PreprocessSpec
 
     classes = ["angry", "happy", "sad"]
     data = write_easy_images(tmp_path / "data", n_per_class=8, classes=classes)
@@ -402,7 +402,7 @@ def test_help_shows_choices_and_defaults_and_version():
     ):
         assert shown in help_text, shown
     assert "(default:" not in help_text  # defaults are shown by Typer, not written into help text
-    from edge_runtime.clikit import version
+    from edge_runtime.cli.kit import version
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"hs-convert {version()}"

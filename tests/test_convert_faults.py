@@ -191,12 +191,12 @@ def test_write_failure_at_the_end_is_one_line_exit_4(tiny_run, tmp_path, monkeyp
     """A disk that fills up during the final writes: one line, exit 4, no traceback."""
     import errno
 
-    import edge_runtime.atomic
+    import edge_runtime.io.atomic
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(edge_runtime.atomic, "write_bytes", full)
+    monkeypatch.setattr(edge_runtime.io.atomic, "write_bytes", full)
     result = runner.invoke(app, [str(tiny_run), "--out", str(tmp_path / "out"), "--max-accuracy-drop", "100"])
     assert result.exit_code == 4, result.output
     lines = result.stderr.strip().splitlines()

@@ -7,7 +7,7 @@ import pytest
 
 from convert import calibration, compat, evaluate
 from convert.errors import ConvertError
-from edge_runtime.tflite_meta import FlatModel, OpCode
+from edge_runtime.model.tflite_meta import FlatModel, OpCode
 
 
 def test_binary_metrics_and_rank_auc_with_ties():
@@ -92,8 +92,8 @@ def test_quantize_kinds_are_validated():
 
 
 def test_labels_follow_the_device_decision_rule():
-    """predicted_labels is edge_runtime.decision.label_indices (P(labels[1]) >= threshold, inclusive)."""
-    from edge_runtime.decision import label_indices
+    """predicted_labels is edge_runtime.model.decision.label_indices (P(labels[1]) >= threshold, inclusive)."""
+    from edge_runtime.model.decision import label_indices
 
     sigmoid = np.array([[0.3], [0.7], [0.69999], [1.0]])
     assert list(evaluate.predicted_labels(sigmoid, 2, threshold=0.7)) == [0, 1, 0, 1]

@@ -12,9 +12,9 @@ import pytest
 
 from convert.metadata import embed_model_info
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.model import PACKAGED_MODEL, Classifier, load_classifier
-from edge_runtime.spec import ModelInfo
-from edge_runtime.tflite_meta import parse
+from edge_runtime.model.classifier import PACKAGED_MODEL, Classifier, load_classifier
+from edge_runtime.model.spec import ModelInfo
+from edge_runtime.model.tflite_meta import parse
 
 
 def _model_with(tmp_path: Path, name: str, **fields: object) -> Path:

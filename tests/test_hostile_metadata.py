@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convert.metadata import embed_model_info
-from edge_runtime.cli import app
+from edge_runtime.cli.hs_run import app
 from tests.runtime.helpers import FIXTURES, MODEL_FILES, model_info
 
 GOOD = model_info().to_dict()
@@ -49,7 +49,7 @@ def test_hostile_metadata_is_one_line_and_exit_2(case, tmp_path):
         data = embed_model_info(bare, info)
     except (ValueError, RecursionError):  # json.dumps of 100,000 levels: write the bytes ourselves
         from convert.metadata import embed_metadata
-        from edge_runtime.tflite_meta import MODEL_INFO_KEY
+        from edge_runtime.model.tflite_meta import MODEL_INFO_KEY
 
         raw = json.dumps(GOOD)[:-1] + ', "x": ' + '{"x": ' * 100_000 + "1" + "}" * 100_000 + "}"
         data = embed_metadata(bare, {MODEL_INFO_KEY: raw.encode()})

@@ -28,7 +28,7 @@ def test_binary_metrics_by_hand():
 def test_metrics_use_the_one_decision_rule_at_the_given_threshold():
     import train.metrics as metrics_module
 
-    assert not hasattr(metrics_module, "predict_labels"), "no second copy of edge_runtime.decision"
+    assert not hasattr(metrics_module, "predict_labels"), "no second copy of edge_runtime.model.decision"
     y = np.array([0, 1, 0])
     p = to_probabilities(np.array([0.6, 0.8, 0.65]), 2)
     assert classification_metrics(y, p, ["happy", "sad"], threshold=0.7)["accuracy"] == 1.0

@@ -57,7 +57,7 @@ def test_runtime_wheel_is_the_runtime_with_its_models_and_no_training(runtime_wh
         "MODEL_CARD.md",
     ):
         assert f"edge_runtime/models/{f}" in names
-    assert "edge_runtime/cli.py" in names and "edge_runtime/__init__.py" in names
+    assert "edge_runtime/cli/hs_run.py" in names and "edge_runtime/__init__.py" in names
     assert not [n for n in names if n.startswith(("train/", "convert/", "tests/"))]
     assert not [n for n in names if n.endswith(("pyproject.toml", ".egg-info"))]
     requires = " ".join(meta["Requires-Dist"]).lower()

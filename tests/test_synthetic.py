@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime.imageio import read_image
+from edge_runtime.io.imageio import read_image
 from train import synthetic as syn
 
 CASCADE = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"

@@ -145,7 +145,7 @@ def test_the_origin_take_skip_split_leaks_and_ours_does_not():
 
 
 def _pipeline_inputs(tiny_data, spec_size=24):
-    from edge_runtime.spec import PreprocessSpec
+    from edge_runtime.model.spec import PreprocessSpec
 
     samples, _ = scan(tiny_data)
     return samples, PreprocessSpec.for_size(spec_size, 3)
@@ -173,7 +173,7 @@ def test_a_file_unreadable_after_the_scan_is_skipped_and_counted_not_a_black_ima
 
 
 def test_jpeg_with_data_after_its_end_marker_is_not_called_truncated():
-    from edge_runtime.imageio import decode_bytes
+    from edge_runtime.io.imageio import decode_bytes
 
     ok, jpg = cv2.imencode(".jpg", np.full((32, 32, 3), 90, np.uint8))
     assert ok

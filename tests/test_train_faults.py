@@ -271,7 +271,7 @@ def test_facecrop_skips_and_counts_a_crop_opencv_cannot_encode(tmp_path, monkeyp
         def full(self, rgb, order):
             return [(8, 8, 40, 40)]
 
-    monkeypatch.setattr(facecrop, "FaceDetector", OneFace)
+    monkeypatch.setattr(facecrop, "HaarDetector", OneFace)
     monkeypatch.setattr(facecrop.cv2, "imencode", lambda *a, **k: (False, None))
     counts = facecrop.crop_folder(tmp_path / "src", tmp_path / "dst")
     assert counts == {"skipped_encode_failed": 1}

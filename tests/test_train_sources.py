@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.decision import decide_indices, uncertain_mask
-from edge_runtime.spec import PreprocessSpec
+from edge_runtime.model.decision import decide_indices, uncertain_mask
+from edge_runtime.model.spec import PreprocessSpec
 from train.camera_augment import camera_augment
 from train.cli import app
 from train.source_metrics import expected_calibration_error, happy_sad, source_scores

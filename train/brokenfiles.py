@@ -1,7 +1,7 @@
 """Every kind of awkward file a real image data set contains, drawn by code, for tests of the decoder.
 
 ``write_broken_files(folder)`` writes one file of each kind and returns ``{filename: outcome}``, where the
-outcome is ``"ok"`` (``edge_runtime.imageio.read_image`` must decode it to RGB) or the skip reason it
+outcome is ``"ok"`` (``edge_runtime.io.imageio.read_image`` must decode it to RGB) or the skip reason it
 must return (``empty``, ``not_an_image``, ``truncated``, ``unreadable``, ``too_small``).
 
 ``CONTENT`` says what the decoded "ok" files look like: ``(x_frac, y_frac, (r, g, b), tolerance)``
@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.atomic import write_bytes
+from edge_runtime.io.atomic import write_bytes
 
 W, H = 64, 48  # pattern size: left half red, right half blue
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)

@@ -10,8 +10,8 @@ from typing import Any
 
 import keras
 
-from edge_runtime.atomic import atomic_path, write_json
 from edge_runtime.errors import first_line
+from edge_runtime.io.atomic import atomic_path, write_json
 
 STATE = "state.json"
 LAST = "last.keras"

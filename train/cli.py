@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edge_runtime import clikit
+from edge_runtime.cli import kit as clikit
 from edge_runtime.errors import (
     EXIT_CHECK_FAILED,
     EXIT_SIGTERM,
@@ -120,6 +120,14 @@ def main_command(
         typer.Option(
             help="With --source: keep the loaded sources in this .npz, or read them from it (a machine "
             "without the data).",
+            rich_help_panel="Sources (faces in the wild)",
+        ),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --source: start from this model's weights (a run's model.keras of the same input "
+            "and classes) instead of random ones: fine-tuning.",
             rich_help_panel="Sources (faces in the wild)",
         ),
     ] = None,

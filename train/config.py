@@ -13,8 +13,8 @@ from enum import Enum, IntEnum, StrEnum
 from pathlib import Path, PurePath
 from typing import Any
 
-from edge_runtime.imageio import MAX_PIXELS
-from edge_runtime.spec import FaceCrop, PreprocessSpec
+from edge_runtime.io.imageio import MAX_PIXELS
+from edge_runtime.model.spec import FaceCrop, PreprocessSpec
 
 
 class Arch(StrEnum):
@@ -87,6 +87,7 @@ class TrainConfig:
     max_pixels: int = MAX_PIXELS  # an image declaring more is skipped (counted) before decoding
     finish: bool = False  # --source: make the model of a cut-short run from its last epoch's checkpoint
     source_cache: str | None = None  # --source: the loaded sources kept in (or read from) this .npz
+    init_from: str | None = None  # --source: start from this .keras model's weights (fine-tuning)
     cache: bool = False
     resume: bool = False
     deterministic: bool = True

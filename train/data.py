@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.imageio import MAX_PIXELS, decode_bytes
+from edge_runtime.io.imageio import MAX_PIXELS, decode_bytes
 
 
 class DataError(ValueError):

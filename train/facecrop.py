@@ -17,11 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.align import face_region
-from edge_runtime.atomic import write_bytes
-from edge_runtime.detect import Face, FaceDetector
-from edge_runtime.imageio import is_image_name, read_image
-from edge_runtime.spec import FaceCrop, crop_rule
+from edge_runtime.faces.align import face_region
+from edge_runtime.faces.face import Face
+from edge_runtime.faces.haar import HaarDetector
+from edge_runtime.io.atomic import write_bytes
+from edge_runtime.io.imageio import is_image_name, read_image
+from edge_runtime.model.spec import FaceCrop, crop_rule
 
 
 def encode_png(image: np.ndarray) -> bytes | None:
@@ -35,7 +36,7 @@ def encode_png(image: np.ndarray) -> bytes | None:
 def crop_folder(src: str | Path, dst: str | Path, margin: float = 0.15, detect_width: int = 640) -> Counter:
     """Mirror ``src/<class>/<file>`` as ``dst/<class>/<file>.png`` face crops; returns counts by outcome."""
     src, dst = Path(src), Path(dst)
-    detector = FaceDetector(width=detect_width, min_face=20)
+    detector = HaarDetector(width=detect_width, min_face=20)
     rule = crop_rule(FaceCrop(margin=margin), "haar")
     counts: Counter = Counter()
     for path in sorted(p for p in src.rglob("*") if p.is_file() and is_image_name(p)):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.atomic import write_bytes
+from edge_runtime.io.atomic import write_bytes
 
 from .facecrop import encode_png
 

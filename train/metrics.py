@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.decision import label_indices
+from edge_runtime.model.decision import label_indices
 
 
 def to_probabilities(out: np.ndarray, num_classes: int) -> np.ndarray:
@@ -29,7 +29,7 @@ def mirror_mean(predict: Callable[[Any], Any], x: Any, flip_average: bool) -> np
 
 
 def output_labels(out: np.ndarray, num_classes: int, threshold: float) -> np.ndarray:
-    """Raw model output -> label indices by the one decision rule (edge_runtime.decision)."""
+    """Raw model output -> label indices by the one decision rule (edge_runtime.model.decision)."""
     return label_indices(to_probabilities(out, num_classes), threshold)
 
 

@@ -1,7 +1,7 @@
 """The training input pipeline: stream files from disk, decode in parallel, prefetch.
 
-Decoding and resizing call the device runtime's own functions (``edge_runtime.imageio`` and
-``edge_runtime.preprocess``), so the tensors the network learns from are the ones it is served.
+Decoding and resizing call the device runtime's own functions (``edge_runtime.io.imageio`` and
+``edge_runtime.model.preprocess``), so the tensors the network learns from are the ones it is served.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from edge_runtime.imageio import read_image
-from edge_runtime.preprocess import to_model_pixels
-from edge_runtime.spec import PreprocessSpec
+from edge_runtime.io.imageio import read_image
+from edge_runtime.model.preprocess import to_model_pixels
+from edge_runtime.model.spec import PreprocessSpec
 
 from .augment import augment_pixels
 

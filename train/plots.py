@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from edge_runtime.atomic import atomic_path
+from edge_runtime.io.atomic import atomic_path
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str = "") -> None:

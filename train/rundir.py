@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edge_runtime.spec import ModelInfo
+from edge_runtime.model.spec import ModelInfo
 
 MODEL_KERAS = "model.keras"
 SAVED_MODEL = "saved_model"

@@ -2,7 +2,7 @@
 ``bench/wild_eval.py``, so a number in a run's metrics and in the evaluation table mean the same thing.
 
 Targets are probability rows (soft for FER+, one-hot elsewhere); the truth of an image is its majority
-class. Predictions go through the device's one decision rule (``edge_runtime.decision``).
+class. Predictions go through the device's one decision rule (``edge_runtime.model.decision``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.decision import decide_indices
+from edge_runtime.model.decision import decide_indices
 
 from .metrics import classification_metrics, roc_auc
 

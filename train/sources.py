@@ -1,7 +1,7 @@
 """Labelled sources for training in the wild: class folders and FER+'s crowd votes, read as soft targets.
 
 A source is one data set (FER+, SFEW, NHFI, a user's folders). Each is loaded whole into uint8 arrays
-through the device's own preprocessing (``edge_runtime.preprocess.to_model_pixels`` on the whole image,
+through the device's own preprocessing (``edge_runtime.model.preprocess.to_model_pixels`` on the whole image,
 as every evaluation of crop data sets does), with one probability row per image over the run's classes.
 A source without its own validation part gets a seeded, stratified hold-out, so every source is also
 scored on faces it did not train on.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.imageio import read_image
-from edge_runtime.preprocess import to_model_pixels
-from edge_runtime.spec import PreprocessSpec
+from edge_runtime.io.imageio import read_image
+from edge_runtime.model.preprocess import to_model_pixels
+from edge_runtime.model.spec import PreprocessSpec
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.atomic import atomic_path
+from edge_runtime.io.atomic import atomic_path
 
 from .sources import Source
 from .wild import Split
@@ -86,8 +86,8 @@ def resized(split: Split, spec_size: int) -> Split:
     the device's own rule, the same pixels reading its files would give)."""
     import cv2
 
-    from edge_runtime.preprocess import to_model_pixels
-    from edge_runtime.spec import PreprocessSpec
+    from edge_runtime.model.preprocess import to_model_pixels
+    from edge_runtime.model.spec import PreprocessSpec
 
     def one(s: Source) -> Source:
         n, h, w, c = s.pixels.shape

@@ -439,7 +439,7 @@ def write_dataset(
     out_dir: str | Path, n_per_class: int = 300, size: int = 128, seed: int = 0, classes: tuple[str, ...] = CLASSES
 ) -> dict[str, int]:
     """Write ``out_dir/<class>/<class>_NNNNN.{png,jpg}``; deterministic for ``seed``. Returns counts."""
-    from edge_runtime.atomic import write_bytes
+    from edge_runtime.io.atomic import write_bytes
 
     out = Path(out_dir)
     counts: dict[str, int] = {}
@@ -516,7 +516,7 @@ def write_video(
     path: str | Path, n_frames: int = 150, size: tuple[int, int] = (640, 360), fps: int = 30, seed: int = 0
 ) -> list[dict]:
     """Write a synthetic clip (mp4v for .mp4, MJPG otherwise) atomically; returns per-frame ground truth."""
-    from edge_runtime.atomic import atomic_path
+    from edge_runtime.io.atomic import atomic_path
 
     path = Path(path)
     fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = write_dataset(args.out, n_per_class=args.n, size=args.size, seed=args.seed)
         print(f"wrote {sum(counts.values())} images to {args.out}: {counts}")
     else:
-        from edge_runtime.atomic import write_json
+        from edge_runtime.io.atomic import write_json
 
         truth = write_video(
             args.out, n_frames=args.frames, size=(args.width, args.height), fps=args.fps, seed=args.seed

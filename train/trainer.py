@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from edge_runtime import __version__ as hs_version
-from edge_runtime.atomic import atomic_path, write_json
-from edge_runtime.spec import ModelInfo, PreprocessSpec
+from edge_runtime.io.atomic import atomic_path, write_json
+from edge_runtime.model.spec import ModelInfo, PreprocessSpec
 
 from . import rundir
 from .callbacks import LAST, RunState, load_checkpoint_model

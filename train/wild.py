@@ -26,8 +26,8 @@ import keras
 import numpy as np
 
 from edge_runtime import __version__ as hs_version
-from edge_runtime.atomic import atomic_path, write_json
-from edge_runtime.spec import ModelInfo, PreprocessSpec
+from edge_runtime.io.atomic import atomic_path, write_json
+from edge_runtime.model.spec import ModelInfo, PreprocessSpec
 
 from . import rundir
 from .camera_augment import camera_augment
@@ -288,6 +288,8 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
         x, y, weights, cfg.batch_size, steps, cfg.seed, cfg.augment, cfg.augment_strength, workers=cfg.workers
     )
     model = build_model(cfg.image_size, cfg.channels, len(classes), cfg.arch, cfg.dropout, cfg.width)
+    if cfg.init_from:
+        start_from(model, Path(cfg.init_from))
     model.compile(
         optimizer=_optimizer(cfg, steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -307,6 +309,19 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
     # fit() itself ends by copying an EMA of the weights (--ema-momentum) into the model
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     return _finish(cfg, model, classes, spec, split, history, (time.monotonic() - t0) / cfg.epochs)
+
+
+def start_from(model: keras.Model, path: Path) -> None:
+    """``--init-from``: copy a trained model's weights into ``model``, which must have the same layers and
+    shapes (same --arch, --width, --image-size, --channels and number of classes)."""
+    if not path.is_file():
+        raise ValueError(f"--init-from: no model file {path}")
+    source = keras.models.load_model(path, compile=False)
+    theirs, ours = source.get_weights(), model.get_weights()
+    if [w.shape for w in theirs] != [w.shape for w in ours]:
+        raise ValueError(f"--init-from {path}: its layers differ from this run's (arch, width, size, classes)")
+    model.set_weights(theirs)
+    log.info("weights from %s", path)
 
 
 def finish_cut_run(cfg: TrainConfig) -> dict[str, Any]:

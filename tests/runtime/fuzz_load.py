@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.model import load_classifier
+from edge_runtime.model.classifier import load_classifier
 
 TIME_LIMIT_S = 10.0
 MEMORY_LIMIT = 2 * 1024**3

@@ -43,7 +43,7 @@ def get(port: int, path: str, headers: dict[str, str] | None = None, timeout: fl
 def start_hs_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """hs-run in a fresh process (stdout and stderr to pipes), one interpreter thread to stay light."""
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "--headless", "--threads", "1", *args],
+        [sys.executable, "-m", "edge_runtime.cli.hs_run", "--headless", "--threads", "1", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

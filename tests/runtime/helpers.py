@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_runtime.spec import FaceCrop, ModelInfo, PreprocessSpec
+from edge_runtime.model.spec import FaceCrop, ModelInfo, PreprocessSpec
 
 SIZE = 32
 LABELS = ("happy", "sad")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_runtime.atomic import OutputRefused, atomic_path
+from edge_runtime.io.atomic import OutputRefused, atomic_path
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.cli import app
-from edge_runtime.imageio import MAX_PIXELS, TOO_LARGE, declared_size, decode_bytes, read_image
+from edge_runtime.cli.hs_run import app
+from edge_runtime.io.imageio import MAX_PIXELS, TOO_LARGE, declared_size, decode_bytes, read_image
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,7 +44,7 @@ def test_declared_size_matches_real_files(ext):
     img = np.random.default_rng(0).integers(0, 255, (37, 53, 3), np.uint8)
     ok, buf = cv2.imencode(ext, img)
     assert ok
-    from edge_runtime.imageio import sniff_format
+    from edge_runtime.io.imageio import sniff_format
 
     data = buf.tobytes()
     assert declared_size(data, sniff_format(data)) == (53, 37)

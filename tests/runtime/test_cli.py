@@ -13,7 +13,7 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.cli import app
+from edge_runtime.cli.hs_run import app
 from tests.runtime.helpers import FACE_CLIP, face_image, write_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,9 +94,9 @@ def test_bad_input_is_one_line_and_non_zero(models, tmp_path, args, message):
 
 
 def test_missing_packaged_model_is_one_clear_line(monkeypatch, tmp_path):
-    import edge_runtime.model
+    import edge_runtime.model.classifier
 
-    monkeypatch.setattr(edge_runtime.model, "PACKAGED_MODEL", tmp_path / "gone.tflite")
+    monkeypatch.setattr(edge_runtime.model.classifier, "PACKAGED_MODEL", tmp_path / "gone.tflite")
     res = hs_run("--source", "x.mp4", "--headless")
     assert res.exit_code == 2
     assert "no packaged model" in res.stderr and "Traceback" not in res.output
@@ -113,7 +113,7 @@ def test_sigint_stops_cleanly_with_files_closed(models, tmp_path):
         [
             sys.executable,
             "-m",
-            "edge_runtime.cli",
+            "edge_runtime.cli.hs_run",
             "--model",
             str(models["int8"]),
             "--source",

@@ -12,8 +12,8 @@ import tomllib
 import pytest
 import typer
 
-from edge_runtime.cli import app
-from edge_runtime.configfile import to_args, with_config
+from edge_runtime.cli.configfile import to_args, with_config
+from edge_runtime.cli.hs_run import app
 from edge_runtime.errors import RuntimeFailure
 from tests.runtime.headless_helpers import REPO, start_hs_run
 from tests.runtime.helpers import write_video

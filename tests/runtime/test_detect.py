@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime import detect
-from edge_runtime.align import Square, cut, face_region, face_square
-from edge_runtime.anchors import FULL_RANGE, SHORT_RANGE, anchor_centres
-from edge_runtime.blazeface import MODELS, Letterbox, decode
-from edge_runtime.cli import app
+from edge_runtime.cli.hs_run import app
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.face import Face
-from edge_runtime.nms import iou, weighted_nms
-from edge_runtime.preprocess import crop, square_box
-from edge_runtime.spec import CANONICAL, CropRule, FaceCrop, crop_rule
+from edge_runtime.faces import detect
+from edge_runtime.faces.align import Square, cut, face_region, face_square
+from edge_runtime.faces.anchors import FULL_RANGE, SHORT_RANGE, anchor_centres
+from edge_runtime.faces.blazeface import MODELS, Letterbox, decode
+from edge_runtime.faces.face import Face
+from edge_runtime.faces.nms import iou, weighted_nms
+from edge_runtime.model.preprocess import crop, square_box
+from edge_runtime.model.spec import CANONICAL, CropRule, FaceCrop, crop_rule
 from tests.conftest import shared_path
 from tests.runtime.helpers import drawn
 
@@ -157,7 +157,7 @@ def test_the_default_is_blazeface_when_installed():
 
 
 def test_detector_model_with_a_bad_file_is_one_line(tmp_path):
-    from edge_runtime.model import PACKAGED_MODEL
+    from edge_runtime.model.classifier import PACKAGED_MODEL
 
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a model at all" * 10)
@@ -205,7 +205,7 @@ def test_blazeface_boxes_a_synthetic_face_where_it_was_drawn():
 
 @needs_blazeface
 def test_blazeface_finds_a_fer_face_placed_and_turned_and_alignment_levels_it():
-    from edge_runtime.imageio import read_image
+    from edge_runtime.io.imageio import read_image
 
     val = shared_path("fer2013", "val", "happy")
     det = detect.open_detector("blazeface", threads=1)
@@ -255,11 +255,12 @@ def test_on_the_face_clip_blazeface_agrees_with_haar_where_both_see_one_face():
 
 @needs_blazeface
 def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
-    from edge_runtime.build import RunConfig, build_classifier, build_pipeline
-    from edge_runtime.model import PACKAGED_MODEL
-    from edge_runtime.sources import Frame
+    from edge_runtime.config import RunConfig
+    from edge_runtime.io.sources import Frame
+    from edge_runtime.model.classifier import PACKAGED_MODEL
+    from edge_runtime.run.build import build_classifier, build_pipeline
 
-    cfg = RunConfig(model=str(PACKAGED_MODEL), source="x", threads=1)
+    cfg = RunConfig.from_flat(model=str(PACKAGED_MODEL), source="x", threads=1)
     pipe = build_pipeline(cfg, build_classifier(cfg), [])
     assert pipe.detector is not None and pipe.detector.name == "blazeface"
     calls = []

@@ -30,7 +30,17 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 def hs_run(model: Path, source: str | Path, *args: str, **kw) -> subprocess.Popen:
     """A headless hs-run of ``model`` on ``source`` as a real process, as a service manager starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "--model", str(model), "--source", str(source), "--headless", *args],
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli.hs_run",
+            "--model",
+            str(model),
+            "--source",
+            str(source),
+            "--headless",
+            *args,
+        ],
         cwd=REPO,
         text=True,
         stdout=kw.pop("stdout", subprocess.PIPE),
@@ -415,7 +425,7 @@ def test_a_two_class_softmax_model_without_metadata_runs(models, tmp_path):
 def test_a_closed_stdout_pipe_is_a_normal_end(models, tmp_path):
     video = write_video(tmp_path / "v.avi", frames=200)
     cmd = (
-        f"{sys.executable} -m edge_runtime.cli --model {models['int8_frame']} --source {video} --headless "
+        f"{sys.executable} -m edge_runtime.cli.hs_run --model {models['int8_frame']} --source {video} --headless "
         f"--json - | head -2"
     )
     res = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.imageio import read_image
-from edge_runtime.model import ModelOptions, load_classifier
-from edge_runtime.pipeline import Pipeline
-from edge_runtime.preprocess import quantize, region_pixels, to_model_pixels
-from edge_runtime.sources import ImageListSource, VideoFileSource
-from edge_runtime.track import Tracker
+from edge_runtime.io.imageio import read_image
+from edge_runtime.io.sources import ImageListSource, VideoFileSource
+from edge_runtime.model.classifier import ModelOptions, load_classifier
+from edge_runtime.model.preprocess import quantize, region_pixels, to_model_pixels
+from edge_runtime.run.pipeline import Pipeline
+from edge_runtime.run.track import Tracker
 from tests.runtime.helpers import face_image, write_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_runtime_never_imports_tensorflow(models, tmp_path):
                 if name.split(".")[0] in ("tensorflow", "keras"):
                     raise ImportError("blocked: " + name)
         sys.meta_path.insert(0, Block())
-        from edge_runtime.cli import app
+        from edge_runtime.cli.hs_run import app
         app(["--model", {str(models["int8"])!r}, "--source", {str(video)!r}, "--json", {str(tmp_path / "o.jsonl")!r},
              "--headless"], standalone_mode=False)
         print("LOADED", sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
@@ -125,7 +125,7 @@ def test_a_folder_or_a_huge_file_as_model_is_one_clear_line(tmp_path):
     import os
 
     from edge_runtime.errors import RuntimeFailure
-    from edge_runtime.model import MAX_MODEL_BYTES, load_classifier
+    from edge_runtime.model.classifier import MAX_MODEL_BYTES, load_classifier
 
     with pytest.raises(RuntimeFailure, match="is a folder"):
         load_classifier(tmp_path)

@@ -23,10 +23,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edge_runtime import tflite_meta, validate
 from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
-from edge_runtime.interpreter import Backend
-from edge_runtime.model import PACKAGED_MODEL, load_classifier
+from edge_runtime.model import tflite_meta, validate
+from edge_runtime.model.classifier import PACKAGED_MODEL, load_classifier
+from edge_runtime.model.interpreter import Backend
 from tests.runtime import fuzz_load
 
 ISSUE8_MODEL = PACKAGED_MODEL.parent / "happysad_int8.tflite"  # the 48x48 model of the issue-8 report
@@ -59,7 +59,7 @@ def _limit_child() -> None:
 
 def _weight_spans(buf: bytes) -> list[tuple[int, int]]:
     """Where the big constant buffers (weights, metadata) lie: flips there only change numbers."""
-    r = tflite_meta._Reader(buf)
+    r = tflite_meta.Reader(buf)
     spans = []
     for b in r.tables(r.indirect(0), 4):
         start, n = r.vector(b, 0)
@@ -75,7 +75,7 @@ def _structure_positions(buf: bytes) -> list[int]:
 
 def _shape_positions(buf: bytes) -> list[int]:
     """Byte offsets of every tensor's shape dimensions: the issue-8 damage, aimed at directly."""
-    r = tflite_meta._Reader(buf)
+    r = tflite_meta.Reader(buf)
     positions = []
     for t in r.tables(r.tables(r.indirect(0), 2)[0], 0):
         start, n = r.vector(t, 0, 4)
@@ -210,7 +210,7 @@ def test_mutated_models_run_or_are_refused_in_one_line(tmp_path):
 
 def _input_dim_offset(buf: bytes, dim: int) -> int:
     """Byte offset of dimension ``dim`` of the input tensor's shape, found with the runtime's own reader."""
-    r = tflite_meta._Reader(buf)
+    r = tflite_meta.Reader(buf)
     sg = r.tables(r.indirect(0), 2)[0]
     tensor = r.tables(sg, 0)[r.ints(sg, 1)[0]]
     start, n = r.vector(tensor, 0, 4)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.mqtt import parse_url
-from edge_runtime.status import LiveStatus
+from edge_runtime.outputs.live import LiveStatus
+from edge_runtime.outputs.mqtt import parse_url
+from edge_runtime.results import FaceResult, FrameResult
 from tests.runtime.headless_helpers import REPO, start_hs_run, stop, wait_for
 from tests.runtime.helpers import FACE_CLIP, write_video
 
@@ -99,16 +100,16 @@ class Listener:
         self.client.loop_stop()
 
 
-def face(track: int, label: str) -> dict:
-    return {"box": [1, 2, 30, 30], "label": label, "score": 0.8, "scores": {"happy": 0.8, "sad": 0.2}, "track": track}
+def face(track: int, label: str) -> FaceResult:
+    return FaceResult((1, 2, 30, 30), label, 0.8, {"happy": 0.8, "sad": 0.2}, track)
 
 
-def rec(i: int, *faces: dict) -> dict:
-    return {"frame": i, "time": round(time.time(), 3), "source": "cam", "results": list(faces)}
+def rec(i: int, *faces: FaceResult) -> FrameResult:
+    return FrameResult(i, round(time.time(), 3), "cam", tuple(faces))
 
 
 def make_sink(port: int, prefix: str, **kw):
-    from edge_runtime.mqtt import MqttSink
+    from edge_runtime.outputs.mqtt import MqttSink
 
     status = LiveStatus(lambda: "live")
     logs: list[str] = []
@@ -241,9 +242,9 @@ def test_runtime_never_imports_paho_without_mqtt(tmp_path):
     video = write_video(tmp_path / "v.avi", frames=3)
     code = (
         "import sys, threading\n"
-        "from edge_runtime.build import RunConfig\n"
-        "from edge_runtime.runner import execute\n"
-        f"execute(RunConfig(source={str(video)!r}, headless=True, serve='127.0.0.1:0', "
+        "from edge_runtime.config import RunConfig\n"
+        "from edge_runtime.run.runner import execute\n"
+        f"execute(RunConfig.from_flat(source={str(video)!r}, headless=True, serve='127.0.0.1:0', "
         f"snapshot_dir={str(tmp_path / 's')!r}, snapshot_on='happy'), threading.Event(), lambda m: None)\n"
         "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'\n"
     )
@@ -254,7 +255,7 @@ def test_runtime_never_imports_paho_without_mqtt(tmp_path):
 def test_missing_paho_is_one_clear_line(tmp_path):
     code = (
         "import sys; sys.modules['paho'] = None\n"
-        "from edge_runtime.cli import main\n"
+        "from edge_runtime.cli.hs_run import main\n"
         f"sys.argv = ['hs-run', '--source', {str(write_video(tmp_path / 'v.avi', frames=2))!r}, '--headless', "
         "'--mqtt', 'mqtt://127.0.0.1:1/x']\n"
         "main()\n"

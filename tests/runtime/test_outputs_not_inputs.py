@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.cli import app
+from edge_runtime.cli.hs_run import app
 from tests.runtime.helpers import fixture_models, write_video
 
 pytestmark = pytest.mark.timeout(120)

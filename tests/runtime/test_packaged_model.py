@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 from typer.testing import CliRunner
 
-from edge_runtime.cli import app
-from edge_runtime.model import PACKAGED_MODEL, load_classifier
-from edge_runtime.tflite_meta import read
+from edge_runtime.cli.hs_run import app
+from edge_runtime.model.classifier import PACKAGED_MODEL, load_classifier
+from edge_runtime.model.tflite_meta import read
 from tests.runtime.helpers import drawn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def test_packaged_model_carries_its_preprocessing_and_card():
 
 
 def test_binary_model_is_chosen_by_name():
-    from edge_runtime.model import MODELS_DIR, PACKAGED, resolve_model
+    from edge_runtime.model.classifier import MODELS_DIR, PACKAGED, resolve_model
 
     assert resolve_model("happysad-binary") == MODELS_DIR / PACKAGED["happysad-binary"]
     info = read(resolve_model("happysad-binary")).model_info_dict()
@@ -46,7 +46,7 @@ def test_hs_run_uses_the_packaged_model_without_tensorflow(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-        "from edge_runtime.cli import main\n"
+        "from edge_runtime.cli.hs_run import main\n"
         f"sys.argv = ['hs-run', '--source', {str(tmp_path)!r}, '--roi', 'frame', '--headless', '--json', '-']\n"
         "main()\n"
     )
@@ -61,10 +61,10 @@ def test_packaged_model_tells_a_drawn_smile_from_a_frown():
     """Not a benchmark: a sanity check that the shipped weights are the trained ones, not noise."""
     clf = load_classifier(PACKAGED_MODEL)
     faces = {lab: np.hsplit(drawn(row), 10) for lab, row in (("happy", "smiles"), ("sad", "frowns"))}
-    from edge_runtime.detect import FaceDetector
-    from edge_runtime.preprocess import region_pixels
+    from edge_runtime.faces.haar import HaarDetector
+    from edge_runtime.model.preprocess import region_pixels
 
-    det = FaceDetector(width=96)
+    det = HaarDetector(width=96)
     p = {}
     for lab, imgs in faces.items():
         scores = []
@@ -87,7 +87,7 @@ def test_cli_runner_default_model(tmp_path):
 
 
 def test_three_class_model_is_chosen_by_name(tmp_path):
-    from edge_runtime.model import MODELS_DIR, PACKAGED
+    from edge_runtime.model.classifier import MODELS_DIR, PACKAGED
 
     info = read(MODELS_DIR / PACKAGED["happysad-neutral"]).model_info_dict()
     assert info["labels"] == ["happy", "neutral", "sad"] and info["output"] == "softmax"

@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from edge_runtime.snapshots import SnapshotSink
+from edge_runtime.outputs.snapshots import SnapshotSink
+from edge_runtime.results import FaceResult, FrameResult
 from tests.runtime.headless_helpers import start_hs_run, stop
 from tests.runtime.helpers import FACE_CLIP
 
@@ -24,12 +25,9 @@ class Clock:
         return self.t
 
 
-def rec(t: float, *faces: tuple[int, str]) -> dict:
-    results = [
-        {"box": [8, 8, 24, 24], "label": lab, "score": 0.9, "scores": {"happy": 0.9, "sad": 0.1}, "track": tr}
-        for tr, lab in faces
-    ]
-    return {"frame": int(t * 10), "time": 1.7e9 + t, "source": "cam", "results": results}
+def rec(t: float, *faces: tuple[int, str]) -> FrameResult:
+    results = tuple(FaceResult((8, 8, 24, 24), lab, 0.9, {"happy": 0.9, "sad": 0.1}, tr) for tr, lab in faces)
+    return FrameResult(int(t * 10), 1.7e9 + t, "cam", results)
 
 
 def feed(sink: SnapshotSink, clock: Clock, t: float, *faces: tuple[int, str]) -> bool:
@@ -144,7 +142,7 @@ def test_hs_run_saves_snapshots_of_real_faces(tmp_path):
 def test_snapshot_options_go_together():
     from typer.testing import CliRunner
 
-    from edge_runtime.cli import app
+    from edge_runtime.cli.hs_run import app
 
     res = CliRunner().invoke(app, ["--source", "x.mp4", "--snapshot-dir", "d"])
     assert res.exit_code == 2 and "--snapshot-dir and --snapshot-on go together" in res.output
@@ -153,7 +151,7 @@ def test_snapshot_options_go_together():
 def test_snapshot_on_a_label_the_model_lacks_is_a_usage_error(tmp_path):
     from typer.testing import CliRunner
 
-    from edge_runtime.cli import app
+    from edge_runtime.cli.hs_run import app
     from tests.runtime.helpers import fixture_models, write_video
 
     video = write_video(tmp_path / "v.avi", frames=3)
@@ -179,8 +177,8 @@ def test_snapshot_on_a_label_the_model_lacks_is_a_usage_error(tmp_path):
 def test_a_full_disk_leaves_no_image_without_its_sidecar(tmp_path, monkeypatch):
     import errno
 
-    from edge_runtime import snapshots
     from edge_runtime.errors import WriteFailed
+    from edge_runtime.outputs import snapshots
 
     def full(*args, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")

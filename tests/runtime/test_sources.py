@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.model import load_classifier
-from edge_runtime.pipeline import Limits, Pipeline
-from edge_runtime.sources import ImageListSource, LatestFrameReader, VideoFileSource, open_source
-from edge_runtime.track import Tracker
+from edge_runtime.io.sources import ImageListSource, LatestFrameReader, VideoFileSource, open_source
+from edge_runtime.model.classifier import load_classifier
+from edge_runtime.run.pipeline import Limits, Pipeline
+from edge_runtime.run.track import Tracker
 from tests.runtime.helpers import face_image, write_video
 
 
@@ -182,7 +182,7 @@ def test_live_reader_stops_promptly_when_closed():
 
 def test_stream_url_reader_and_unreachable_stream(tmp_path):
     """The FFmpeg stream opener (used for rtsp/http) delivers frames; a dead URL fails clearly at start."""
-    from edge_runtime.sources import stream_opener
+    from edge_runtime.io.sources import stream_opener
 
     video = write_video(tmp_path / "v.avi", frames=6)
     logs: list[str] = []

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from edge_runtime.track import Steadiness, Tracker, decide, ema_weight, iou
+from edge_runtime.run.track import Steadiness, Tracker, decide, ema_weight, iou
 
 BOX = (10, 10, 50, 50)
 # The uncertain band alone: no smoothing, nothing held back; with and without hysteresis at its edges.

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge_runtime.compat_check import check_runtime_version, parse_version, runtime_version_problem
 from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
-from edge_runtime.interpreter import Backend
-from edge_runtime.model import MODELS_DIR, PACKAGED_MODEL
-from edge_runtime.tflite_meta import FlatModel, read
+from edge_runtime.model.classifier import MODELS_DIR, PACKAGED_MODEL
+from edge_runtime.model.compat_check import check_runtime_version, parse_version, runtime_version_problem
+from edge_runtime.model.interpreter import Backend
+from edge_runtime.model.tflite_meta import FlatModel, read
 
 
 def backend(name: str, version: str) -> Backend:

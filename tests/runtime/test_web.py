@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from edge_runtime.cli import app
+from edge_runtime.cli.hs_run import app
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.status import LiveStatus
-from edge_runtime.web import WebSink, parse_address
+from edge_runtime.outputs.live import LiveStatus
+from edge_runtime.outputs.web import WebSink, parse_address
+from edge_runtime.results import FaceResult, FrameResult
 from tests.runtime.headless_helpers import get, start_hs_run, stop, wait_for
 from tests.runtime.mjpeg_server import MjpegCamera
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def record(i: int, label: str = "happy", track: int = 1) -> dict:
-    face = {"box": [10, 10, 40, 40], "label": label, "score": 0.9, "scores": {"happy": 0.9, "sad": 0.1}, "track": track}
-    return {"frame": i, "time": time.time(), "source": "test", "results": [face]}
+def record(i: int, label: str = "happy", track: int = 1) -> FrameResult:
+    face = FaceResult((10, 10, 40, 40), label, 0.9, {"happy": 0.9, "sad": 0.1}, track)
+    return FrameResult(i, time.time(), "test", (face,))
 
 
 class Web:
@@ -222,7 +223,7 @@ def test_hs_run_healthz_follows_the_camera():
 def test_viewer_cap_holds_when_viewers_arrive_together(web):
     """14 viewers at once: exactly MAX_VIEWERS (8) get the stream, the rest a 503 (the count is taken under
     the same lock that checks it)."""
-    from edge_runtime.web import MAX_VIEWERS
+    from edge_runtime.outputs.web import MAX_VIEWERS
 
     n = MAX_VIEWERS + 6
     gate = threading.Barrier(n)

@@ -1,4 +1,4 @@
-"""Frames analysed side by side (``edge_runtime/workers.py``): the same results as the loop in turn, in the
+"""Frames analysed side by side (``edge_runtime/run/workers.py``): the same results as the loop in turn, in the
 source's order, errors reach the caller in order, and every stop holds within a second whatever the source
 is doing."""
 
@@ -7,21 +7,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from edge_runtime import detect
-from edge_runtime.blazeface import MODELS
-from edge_runtime.build import RunConfig, build_classifier, build_detector, build_lanes, frame_lanes
+from edge_runtime.config import RunConfig
 from edge_runtime.errors import RuntimeFailure
-from edge_runtime.face import Face
-from edge_runtime.model import ModelOptions, load_classifier
-from edge_runtime.pipeline import Lane, Limits, Pipeline
-from edge_runtime.sources import Frame
-from edge_runtime.track import Tracker
-from edge_runtime.workers import FrameWorkers
+from edge_runtime.faces import detect
+from edge_runtime.faces.blazeface import MODELS
+from edge_runtime.faces.face import DetectorTraits, Face
+from edge_runtime.io.sources import Frame
+from edge_runtime.model.classifier import ModelOptions, load_classifier
+from edge_runtime.results import FrameResult
+from edge_runtime.run.build import build_classifier, build_detector, build_lanes, frame_lanes
+from edge_runtime.run.pipeline import Lane, Limits, Pipeline
+from edge_runtime.run.track import Tracker
+from edge_runtime.run.workers import FrameWorkers
 from tests.runtime.headless_helpers import wait_for
 
 
@@ -30,6 +31,7 @@ class MovingFace:
     frame and depend only on the picture), a second face on odd frames."""
 
     name = "moving"
+    traits = DetectorTraits(keypoints=False, twins=True, local_search=False)
 
     def __init__(self, fail_at: int | None = None, slow_every: int = 0) -> None:
         self.fail_at, self.slow_every = fail_at, slow_every
@@ -80,8 +82,8 @@ class Collect:
     def __init__(self) -> None:
         self.records: list[dict[str, object]] = []
 
-    def emit(self, record: dict[str, object], image: np.ndarray | None) -> str | None:
-        self.records.append(record)
+    def emit(self, result: FrameResult, image: np.ndarray | None) -> str | None:
+        self.records.append(result.to_dict())
         return None
 
     def close(self, ok: bool) -> None:
@@ -172,14 +174,14 @@ def test_close_stops_workers_waiting_for_room_and_the_window_bounds_frames_out()
 
 
 def test_haar_a_delegate_and_one_thread_go_in_turn(models, monkeypatch):
-    from edge_runtime import build, detect
+    from edge_runtime.faces import detect
 
-    cfg = RunConfig(model=str(models["int8"]), source="x", threads=4)
-    assert frame_lanes(replace(cfg, detector_model="some.tflite")) == 4
-    for other in ({"detector": "haar"}, {"frame_workers": False}, {"threads": 1}, {"delegate": "libedgetpu.so.1"}):
-        assert frame_lanes(replace(cfg, detector_model="some.tflite", **other)) == 1, other
-    for module in (build, detect):  # BlazeFace not installed: Haar, in turn
-        monkeypatch.setattr(module, "find_model_file", lambda *a, **k: None)
+    cfg = RunConfig.from_flat(model=str(models["int8"]), source="x", threads=4)
+    assert frame_lanes(cfg.with_flat(detector_model="some.tflite")) == 4
+    assert frame_lanes(cfg.with_flat(detector="haar")) == 1
+    for other in ({"frame_workers": False}, {"threads": 1}, {"delegate": "libedgetpu.so.1"}):
+        assert frame_lanes(cfg.with_flat(detector_model="some.tflite", **other)) == 1, other
+    monkeypatch.setattr(detect, "find_model_file", lambda *a, **k: None)  # BlazeFace not installed: Haar, in turn
     assert frame_lanes(cfg) == 1
     clf = build_classifier(cfg)
     det = build_detector(cfg, clf)
@@ -193,7 +195,7 @@ def test_blazeface_lanes_are_twins_with_their_own_one_thread_interpreters(models
     file = detect.find_model_file(MODELS["blazeface"].file)
     if file is None:
         pytest.skip(f"BlazeFace files not installed: {detect.INSTALL}")
-    cfg = RunConfig(model=str(models["int8"]), source="x", threads=3, model_options=ModelOptions(roi="face"))
+    cfg = RunConfig.from_flat(model=str(models["int8"]), source="x", threads=3, model_options=ModelOptions(roi="face"))
     clf = build_classifier(cfg)
     det = build_detector(cfg, clf)
     lanes = build_lanes(cfg, clf, det)
@@ -208,7 +210,7 @@ def test_blazeface_lanes_are_twins_with_their_own_one_thread_interpreters(models
 
 
 def test_a_live_camera_through_the_workers_keeps_its_newest_frame_rule(models):
-    from edge_runtime.sources import LatestFrameReader
+    from edge_runtime.io.sources import LatestFrameReader
     from tests.runtime.test_sources import FakeCapture
 
     reader = LatestFrameReader(lambda: FakeCapture(0, 10**9, delay=0.001), "fast cam", log=lambda m: None)

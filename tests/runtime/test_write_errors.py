@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def hs_run(args: list[str], stdout) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli", "--headless", "--threads", "1", "--roi", "frame", *args],
+        [sys.executable, "-m", "edge_runtime.cli.hs_run", "--headless", "--threads", "1", "--roi", "frame", *args],
         cwd=REPO,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -44,7 +44,7 @@ def test_json_to_a_closed_stdout_is_one_line(tmp_path):
     args = [
         sys.executable,
         "-m",
-        "edge_runtime.cli",
+        "edge_runtime.cli.hs_run",
         "--headless",
         "--threads",
         "1",
@@ -68,7 +68,7 @@ def cli_save(video: Path, out: Path):
     """hs-run in this process (frame mode, the tiny fixture model) on ``video`` with ``--save out``."""
     from typer.testing import CliRunner
 
-    from edge_runtime.cli import app
+    from edge_runtime.cli.hs_run import app
 
     args = ["--model", str(fixture_models()["int8"]), "--source", str(video), "--headless", "--roi", "frame"]
     return CliRunner().invoke(app, [*args, "--save", str(out)])

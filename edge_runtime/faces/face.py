@@ -1,0 +1,56 @@
+"""What every face detector returns, and the one method it must have. Detectors hold no per-stream state:
+tracking (ids, smoothing) belongs to the pipeline and the tracker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from edge_runtime.model.preprocess import Box
+
+# BlazeFace keypoint rows (the person's right eye is on the image's left in a frontal face).
+RIGHT_EYE, LEFT_EYE, NOSE, MOUTH = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A face in frame pixels: its box (x, y, w, h), a score, and keypoints ([6, 2] x, y) when the
+    detector gives them (BlazeFace does, Haar does not)."""
+
+    box: Box
+    score: float = 1.0
+    keypoints: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class DetectorTraits:
+    """What a detector can do, so the frame loop asks its capabilities, never its type.
+
+    ``keypoints``: its faces carry eye keypoints (the crop can be levelled). ``twins``: ``twin()`` gives a copy
+    on an interpreter of its own, so whole frames can be analysed side by side. ``local_search``: ``near()``
+    finds a tracked face again in its neighbourhood for less than a full search, so the loop searches the
+    whole frame only now and then (and therefore analyses frames in turn, since the search follows the
+    tracker)."""
+
+    keypoints: bool
+    twins: bool
+    local_search: bool
+
+
+class Detector(Protocol):
+    """``detect`` finds every face in one frame (``order``: RGB or BGR, or a grey image)."""
+
+    name: str
+    traits: DetectorTraits
+
+    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]: ...
+
+    def twin(self, threads: int = 1) -> Detector:
+        """A copy on an interpreter of its own (only when ``traits.twins``)."""
+        ...
+
+    def near(self, image: np.ndarray, order: str, box: Box) -> Box | None:
+        """The face near a tracked ``box`` (only when ``traits.local_search``)."""
+        ...

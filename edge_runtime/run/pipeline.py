@@ -1,0 +1,308 @@
+"""The frame loop: source -> detect -> preprocess -> infer -> postprocess -> sinks, each stage timed.
+
+No drawing happens unless a sink asked for an image, and drawing never touches what the model sees.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge_runtime.faces.align import face_region
+from edge_runtime.faces.face import Detector, Face
+from edge_runtime.io.sources import Frame, Source
+from edge_runtime.model.classifier import Classifier
+from edge_runtime.model.preprocess import Box, to_model_pixels
+from edge_runtime.model.spec import crop_rule
+from edge_runtime.outputs.draw import annotate
+from edge_runtime.outputs.sinks import Sink
+from edge_runtime.results import FaceResult, FrameResult
+from edge_runtime.run.stats import StageStats
+from edge_runtime.run.track import Tracker
+from edge_runtime.run.workers import FrameWorkers
+
+_END = object()  # what next() returns once a source has no more frames
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frames: int | None = None
+    duration: float | None = None
+    stats_every: float | None = None  # seconds between --stats lines
+
+
+@dataclass
+class Summary:
+    frames: int = 0  # frames classified
+    results: int = 0  # faces (or whole frames) classified
+    skipped: Counter[str] = field(default_factory=Counter)  # unreadable frames, by reason
+    first_result_s: float | None = None
+    stopped_by: str = "end of source"
+    dropped: int = 0
+    reconnects: int = 0
+    labels: Counter[str] = field(default_factory=Counter)  # results per label (what was seen)
+
+    def line(self) -> str:
+        skipped = sum(self.skipped.values())
+        why = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items()))
+        parts = [
+            f"{self.frames} frames",
+            f"{self.results} results",
+            f"{skipped} skipped" + (f" ({why})" if why else ""),
+        ]
+        if self.labels:
+            parts.append("seen: " + ", ".join(f"{k} {v}" for k, v in self.labels.most_common()))
+        if self.dropped:
+            parts.append(f"{self.dropped} live frames dropped (model slower than source)")
+        if self.reconnects:
+            parts.append(f"{self.reconnects} reconnects")
+        return f"stopped: {self.stopped_by}; " + ", ".join(parts)
+
+
+@dataclass
+class SearchPlan:
+    """When the Haar cascade searches the whole frame and when only the tracked faces' neighbourhoods.
+    BlazeFace searches every whole frame (about 1 ms): the local search only pays with Haar.
+
+    A full search every ``refresh_every`` frames while faces are tracked, every ``idle_every`` frames while
+    none are (an empty scene costs little, a face walking in is found within a few frames), and on every
+    picture of an unrelated-image source. Owned by the pipeline, so a caller can see and reset it.
+    """
+
+    refresh_every: int = 5
+    idle_every: int = 3
+    since_full: int = 1 << 30  # the first frame gets a full search
+
+    def full_due(self, tracking: bool, independent: bool) -> bool:
+        due = self.refresh_every if tracking else min(self.idle_every, self.refresh_every)
+        if independent or self.since_full + 1 >= due:
+            self.since_full = 0
+            return True
+        self.since_full += 1
+        return False
+
+
+@dataclass(frozen=True)
+class Lane:
+    """What analyses one frame on its own: a classifier and a detector, each with its own interpreter. A run
+    has one lane per frame worker (``edge_runtime/run/workers.py``), or just one when frames go in turn."""
+
+    classifier: Classifier
+    detector: Detector | None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A frame analysed: its faces (None: the whole frame), one probability row each, and the seconds each
+    stage took. Nothing in it depends on the frames before: the tracker comes after."""
+
+    frame: Frame
+    faces: list[Face | None]
+    probs: list[np.ndarray]
+    seconds: dict[str, float]
+
+
+class Pipeline:
+    """Everything built once per run; ``run`` loops until the source ends or a limit or stop is hit."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        detector: Detector | None,
+        tracker: Tracker,
+        sinks: list[Sink],
+        stats: StageStats | None = None,
+        log: Callable[[str], None] = lambda m: None,
+        search: SearchPlan | None = None,
+        align: bool = True,
+        more_lanes: Sequence[Lane] = (),
+    ) -> None:
+        """``more_lanes``: twins of (classifier, detector) with their own interpreters; with any, frames are
+        analysed side by side, one worker thread per lane. Not with Haar: its search depends on the tracker."""
+        self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
+        # the model's training crop, as this detector must cut it (computed once: metadata and detector are fixed)
+        self.crop = crop_rule(classifier.spec.face_crop, detector.name if detector else "haar")
+        self.align = align
+        self.stats = stats or StageStats()
+        self.log = log
+        self.search = search or SearchPlan()
+        if more_lanes and (detector is None or not detector.traits.twins):
+            raise ValueError("frames go side by side only with a detector that holds no per-stream state")
+        self.lanes = [Lane(classifier, detector), *more_lanes]
+
+    def faces(self, frame: Frame, lane: Lane, independent: bool) -> list[Face | None]:
+        """Detected faces, or [None] (the whole frame) in frame mode."""
+        det = lane.detector
+        if det is None:
+            return [None]
+        assert frame.image is not None
+        if not det.traits.local_search:
+            return list(det.detect(frame.image, frame.order))
+        hints = self.tracker.boxes()  # a local search runs in turn only (one lane): the tracker is this frame's
+        if self.search.full_due(bool(hints), independent):
+            return list(det.detect(frame.image, frame.order))
+        found = [det.near(frame.image, frame.order, b) for b in hints]
+        return [Face(b) for b in found if b is not None]
+
+    def pixels(self, frame: Frame, face: Face | None) -> np.ndarray:
+        """The model's pixels for one face (the measured crop for this detector), or for the whole frame."""
+        assert frame.image is not None
+        region = frame.image if face is None else face_region(frame.image, face, self.crop, self.align)
+        return to_model_pixels(region, self.classifier.spec, frame.order)
+
+    def analyse(self, frame: Frame, lane: Lane, independent: bool = False) -> Seen:
+        """One readable frame through detect, preprocess, infer and the probabilities, on ``lane``'s own
+        interpreters: safe in a worker thread, since it reads no state that changes while frames run."""
+        t0 = time.perf_counter()
+        faces = self.faces(frame, lane, independent)
+        t1 = time.perf_counter()
+        clf = lane.classifier
+        tensors = [clf.to_tensor(self.pixels(frame, f)) for f in faces]
+        t2 = time.perf_counter()
+        raws = [clf.infer(t) for t in tensors]
+        t3 = time.perf_counter()
+        probs = [clf.probabilities(r) for r in raws]
+        seconds = {"detect": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": time.perf_counter() - t3}
+        return Seen(frame, faces, probs, seconds)
+
+    def track(self, seen: Seen) -> list[FaceResult]:
+        """The tracker's results for an analysed frame (in the source's order), and its stage timings."""
+        t0 = time.perf_counter()
+        frame, faces, st = seen.frame, seen.faces, self.stats
+        assert frame.image is not None
+        h, w = frame.image.shape[:2]
+        full: Box = (0, 0, w, h)
+        results = self.tracker.update([f.box if f else full for f in faces], seen.probs, frame.clock)
+        if self.detector is not None:
+            st.add("detect", seen.seconds["detect"])
+        if faces:  # a frame without faces would pull the per-face percentiles towards zero
+            st.add("preprocess", seen.seconds["preprocess"])
+            st.add("infer", seen.seconds["infer"])
+            st.add("postprocess", seen.seconds["postprocess"] + time.perf_counter() - t0)
+        return results
+
+    def process(self, frame: Frame, independent: bool = False) -> list[FaceResult]:
+        """One readable frame, in turn, from detect to the tracker's results."""
+        return self.track(self.analyse(frame, self.lanes[0], independent))
+
+    def output(self, result: FrameResult) -> str | None:
+        """Hand a frame's result to every sink; the first reason a sink gives to stop, or None."""
+        t0 = time.perf_counter()
+        image = None
+        if any(s.needs_image for s in self.sinks):  # asked per frame: a web view or a snapshot wants one at times
+            assert result.image is not None
+            image = result.image if result.order == "BGR" else cv2.cvtColor(result.image, cv2.COLOR_RGB2BGR)
+            image = annotate(image, result.faces, self.classifier.info.labels, self.stats.fps())
+        reasons = [s.emit(result, image) for s in self.sinks]
+        self.stats.add("output", time.perf_counter() - t0)
+        return next((r for r in reasons if r), None)
+
+    def run(
+        self,
+        source: Source,
+        limits: Limits = Limits(),
+        stop: threading.Event | None = None,
+        summary: Summary | None = None,
+    ) -> Summary:
+        """Every result of ``stream`` handed to the sinks, until the stream ends or a sink says stop.
+        ``summary`` (the caller's, if given) is filled in as frames go, so it is complete even when a sink
+        raises."""
+        summary = summary if summary is not None else Summary()
+        for result in self.stream(source, limits, stop, summary):
+            reason = self.output(result)
+            if reason:
+                summary.stopped_by = reason
+                break
+        return summary
+
+    def stream(
+        self,
+        source: Source,
+        limits: Limits = Limits(),
+        stop: threading.Event | None = None,
+        summary: Summary | None = None,
+    ) -> Iterator[FrameResult]:
+        """The result of each readable frame, in the source's order, until the source ends or a limit or
+        ``stop`` is hit. Closing the iterator early (a ``break``) stops the frame workers too."""
+        stop = stop or threading.Event()
+        summary = summary if summary is not None else Summary()
+        st = self.stats
+        started = st.started = time.perf_counter()
+        frames = iter(source.frames())
+        workers = FrameWorkers(frames, self.lanes, self.analyse) if len(self.lanes) > 1 else None
+        items: Iterator[Seen | Frame | None] = iter(workers) if workers else frames
+        try:
+            while True:
+                reason = _stop_reason(stop, limits, summary, time.perf_counter() - started)
+                if reason:
+                    summary.stopped_by = reason
+                    break
+                t0 = time.perf_counter()
+                item = next(items, _END)
+                if item is _END:
+                    summary.stopped_by = source.failure or "end of source"
+                    break
+                if item is None:  # a live source with nothing new yet
+                    continue
+                seen = item if isinstance(item, Seen) else None
+                frame = seen.frame if seen else item
+                assert isinstance(frame, Frame)
+                st.add("capture", time.perf_counter() - t0)  # with frame workers: the wait for the next one analysed
+                result = self.step(frame, source.independent, summary, seen)
+                if result is not None:
+                    yield result
+                if limits.stats_every and st.due(limits.stats_every):
+                    self.log(st.report())
+        finally:
+            if workers:
+                workers.close()
+            st.stop()
+            summary.dropped = getattr(source, "dropped", 0)
+            summary.reconnects = getattr(source, "reconnects", 0)
+
+    def step(self, frame: Frame, independent: bool, summary: Summary, seen: Seen | None = None) -> FrameResult | None:
+        """One frame from the source to its result (``seen``: analysed already by a worker); None for an
+        unreadable frame (counted in ``summary``)."""
+        if frame.image is None:
+            summary.skipped[frame.skipped or "unreadable"] += 1
+            self.log(f"skipped {frame.source}: {frame.skipped}")
+            return None
+        if independent:
+            self.tracker.reset()
+        faces = self.track(seen or self.analyse(frame, self.lanes[0], independent))
+        summary.frames += 1
+        self.stats.frames += 1
+        summary.results += len(faces)
+        summary.labels.update(r.label for r in faces)
+        if summary.first_result_s is None:
+            summary.first_result_s = time.perf_counter() - self.stats.started
+        return frame_result(frame, faces)
+
+
+def frame_result(frame: Frame, faces: Sequence[FaceResult]) -> FrameResult:
+    """A frame and its faces' results as the typed result every output and the API receive."""
+    return FrameResult(
+        index=frame.index,
+        time=round(frame.time, 3),
+        source=frame.source,
+        faces=tuple(faces),
+        clock=frame.clock,
+        image=frame.image,
+        order=frame.order,
+    )
+
+
+def _stop_reason(stop: threading.Event, limits: Limits, summary: Summary, elapsed: float) -> str | None:
+    if stop.is_set():
+        return "signal"
+    if limits.max_frames is not None and summary.frames + sum(summary.skipped.values()) >= limits.max_frames:
+        return f"--max-frames {limits.max_frames}"
+    if limits.duration is not None and elapsed >= limits.duration:
+        return f"--duration {limits.duration:g}"
+    return None
