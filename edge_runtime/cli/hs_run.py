@@ -110,128 +110,218 @@ def run(
     model: Annotated[
         str | None,
         typer.Option(
+            rich_help_panel="Model",
             help="TFLite model file, or a packaged model: happysad (happy, neutral, sad), happysad-binary, "
             "happysad-neutral",
             show_default="happysad",
         ),
     ] = None,
-    camera: Annotated[str | None, typer.Option(help="camera index (0), /dev/videoN, or 'picam'")] = None,
-    source: Annotated[str | None, typer.Option(help="video file, image, folder, glob, or rtsp/http URL")] = None,
-    width: Annotated[int | None, typer.Option(min=1, help="camera mode width")] = None,
-    height: Annotated[int | None, typer.Option(min=1, help="camera mode height")] = None,
-    fps: Annotated[float | None, typer.Option(min=0.1, help="camera mode frame rate")] = None,
+    camera: Annotated[
+        str | None, typer.Option(rich_help_panel="Source", help="camera index (0), /dev/videoN, or 'picam'")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(rich_help_panel="Source", help="video file, image, folder, glob, or rtsp/http URL")
+    ] = None,
+    width: Annotated[int | None, typer.Option(rich_help_panel="Source", min=1, help="camera mode width")] = None,
+    height: Annotated[int | None, typer.Option(rich_help_panel="Source", min=1, help="camera mode height")] = None,
+    fps: Annotated[float | None, typer.Option(rich_help_panel="Source", min=0.1, help="camera mode frame rate")] = None,
     threads: Annotated[
         int | None,
         typer.Option(
+            rich_help_panel="Model",
             min=1,
             help="interpreter threads; with BlazeFace, frames analysed at once (one thread each)",
             show_default="all cores, at most 4",
         ),
     ] = None,
-    delegate: Annotated[str | None, typer.Option(help="external delegate library, e.g. libedgetpu.so.1")] = None,
-    roi: Annotated[
-        Roi | None, typer.Option(help="detect faces, or classify the whole frame", show_default="from the model")
+    delegate: Annotated[
+        str | None, typer.Option(rich_help_panel="Model", help="external delegate library, e.g. libedgetpu.so.1")
     ] = None,
-    labels: Annotated[str | None, typer.Option(help="comma-separated labels for a model without metadata")] = None,
-    size: Annotated[int | None, typer.Option(min=8, help="input size for a model without metadata")] = None,
+    roi: Annotated[
+        Roi | None,
+        typer.Option(
+            rich_help_panel="Model", help="detect faces, or classify the whole frame", show_default="from the model"
+        ),
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(rich_help_panel="Model", help="comma-separated labels for a model without metadata")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(rich_help_panel="Model", min=8, help="input size for a model without metadata")
+    ] = None,
     channels: Annotated[
-        Channels | None, typer.Option(help="input channels for a model without metadata", show_default="from the model")
+        Channels | None,
+        typer.Option(
+            rich_help_panel="Model", help="input channels for a model without metadata", show_default="from the model"
+        ),
     ] = None,
     threshold: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help="decision threshold on P(labels[1])", show_default="from the model"),
+        typer.Option(
+            rich_help_panel="Model",
+            min=0.0,
+            max=1.0,
+            help="decision threshold on P(labels[1])",
+            show_default="from the model",
+        ),
     ] = None,
     uncertain_band: Annotated[
         float | None,
         typer.Option(
+            rich_help_panel="Model",
             min=0.0,
             max=0.5,
             help="report 'uncertain' when |P - threshold| is below this",
             show_default="from the model",
         ),
     ] = None,
-    headless: Annotated[bool, typer.Option(help="no window (automatic without a display)")] = D["headless"],
+    headless: Annotated[
+        bool, typer.Option(rich_help_panel="Outputs", help="no window (automatic without a display)")
+    ] = D["headless"],
     json_out: Annotated[
         str | None,
         typer.Option(
             "--json",
+            rich_help_panel="Outputs",
             metavar="PATH|-",
             help="JSON Lines, one row per frame, to PATH (appended, flushed per row: an "
             "existing file is continued, never replaced) or '-' for stdout",
         ),
     ] = None,
-    json_max_mb: Annotated[float, typer.Option(min=0.0, help="rotate the --json file at this size, MB (0: never)")] = D[
-        "json_max_mb"
-    ],
-    json_keep: Annotated[int, typer.Option(min=0, help="rotated --json files kept (PATH.1 ... PATH.N)")] = D[
-        "json_keep"
-    ],
-    save: Annotated[str | None, typer.Option(help="write the annotated video here (.mp4 or .avi)")] = None,
+    json_max_mb: Annotated[
+        float,
+        typer.Option(rich_help_panel="Outputs", min=0.0, help="rotate the --json file at this size, MB (0: never)"),
+    ] = D["json_max_mb"],
+    json_keep: Annotated[
+        int, typer.Option(rich_help_panel="Outputs", min=0, help="rotated --json files kept (PATH.1 ... PATH.N)")
+    ] = D["json_keep"],
+    save: Annotated[
+        str | None, typer.Option(rich_help_panel="Outputs", help="write the annotated video here (.mp4 or .avi)")
+    ] = None,
     reconnect: Annotated[
         int | None,
         typer.Option(
-            min=0, help="attempts to (re)open a live source, the first open included", show_default="unlimited"
+            rich_help_panel="Source",
+            min=0,
+            help="attempts to (re)open a live source, the first open included",
+            show_default="unlimited",
         ),
     ] = None,
-    loop: Annotated[bool, typer.Option(help="play a video file again at its end")] = D["loop"],
+    loop: Annotated[bool, typer.Option(rich_help_panel="Source", help="play a video file again at its end")] = D[
+        "loop"
+    ],
     max_pixels: Annotated[
-        int, typer.Option(min=1, help="skip (and count) an image whose header declares more pixels than this")
+        int,
+        typer.Option(
+            rich_help_panel="Source",
+            min=1,
+            help="skip (and count) an image whose header declares more pixels than this",
+        ),
     ] = D["max_pixels"],
-    max_frames: Annotated[int | None, typer.Option(min=1, help="stop after this many frames")] = None,
-    duration: Annotated[float | None, typer.Option(min=0.0, help="stop after this many seconds")] = None,
-    stats: Annotated[bool, typer.Option(help="print FPS and per-stage latency every few seconds")] = D["stats"],
+    max_frames: Annotated[
+        int | None, typer.Option(rich_help_panel="Outputs", min=1, help="stop after this many frames")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(rich_help_panel="Outputs", min=0.0, help="stop after this many seconds")
+    ] = None,
+    stats: Annotated[
+        bool, typer.Option(rich_help_panel="Outputs", help="print FPS and per-stage latency every few seconds")
+    ] = D["stats"],
     detector: Annotated[
         DetectorName | None,
         typer.Option(
+            rich_help_panel="Face detector",
             help="face detector: BlazeFace short range (faces near the camera), full range (a room), or Haar",
             show_default="blazeface if its file is installed, else haar",
         ),
     ] = None,
     detector_model: Annotated[
-        str | None, typer.Option(metavar="PATH", help="a BlazeFace .tflite file (128 or 192 input) to use instead")
+        str | None,
+        typer.Option(
+            rich_help_panel="Face detector",
+            metavar="PATH",
+            help="a BlazeFace .tflite file (128 or 192 input) to use instead",
+        ),
     ] = None,
-    align: Annotated[bool, typer.Option(help="level the eyes before cutting a face (BlazeFace)")] = D["align"],
-    detect_width: Annotated[int, typer.Option(min=64, help="haar: the cascade searches a copy this wide")] = D[
-        "detect_width"
-    ],
+    align: Annotated[
+        bool, typer.Option(rich_help_panel="Face detector", help="level the eyes before cutting a face (BlazeFace)")
+    ] = D["align"],
+    detect_width: Annotated[
+        int, typer.Option(rich_help_panel="Face detector", min=64, help="haar: the cascade searches a copy this wide")
+    ] = D["detect_width"],
     detect_every: Annotated[
         int,
-        typer.Option(min=1, help="haar: full-frame search every N frames; local search around tracked faces between"),
+        typer.Option(
+            rich_help_panel="Face detector",
+            min=1,
+            help="haar: full-frame search every N frames; local search around tracked faces between",
+        ),
     ] = D["detect_every"],
     serve: Annotated[
         str | None,
-        typer.Option(metavar="[HOST:]PORT", help="live web view (page, MJPEG, status.json, healthz); host 127.0.0.1"),
+        typer.Option(
+            rich_help_panel="Device service",
+            metavar="[HOST:]PORT",
+            help="live web view (page, MJPEG, status.json, healthz); host 127.0.0.1",
+        ),
     ] = None,
-    serve_token: Annotated[str | None, typer.Option(help="require this bearer token (or ?token=) on --serve")] = None,
-    serve_token_file: Annotated[str | None, typer.Option(help="read the --serve token from this file")] = None,
-    serve_fps: Annotated[float, typer.Option(min=0.5, help="most frames per second sent to web viewers")] = D[
-        "serve_fps"
-    ],
+    serve_token: Annotated[
+        str | None,
+        typer.Option(rich_help_panel="Device service", help="require this bearer token (or ?token=) on --serve"),
+    ] = None,
+    serve_token_file: Annotated[
+        str | None, typer.Option(rich_help_panel="Device service", help="read the --serve token from this file")
+    ] = None,
+    serve_fps: Annotated[
+        float,
+        typer.Option(rich_help_panel="Device service", min=0.5, help="most frames per second sent to web viewers"),
+    ] = D["serve_fps"],
     mqtt: Annotated[
         str | None,
-        typer.Option(metavar="mqtt://[user:pass@]host[:port]/prefix", help="publish events (needs the [mqtt] extra)"),
+        typer.Option(
+            rich_help_panel="Device service",
+            metavar="mqtt://[user:pass@]host[:port]/prefix",
+            help="publish events (needs the [mqtt] extra)",
+        ),
     ] = None,
-    mqtt_every: Annotated[float, typer.Option(min=1.0, help="seconds between MQTT summaries")] = D["mqtt_every"],
-    mqtt_queue: Annotated[int, typer.Option(min=1, help="MQTT events kept while the broker is away")] = D["mqtt_queue"],
+    mqtt_every: Annotated[
+        float, typer.Option(rich_help_panel="Device service", min=1.0, help="seconds between MQTT summaries")
+    ] = D["mqtt_every"],
+    mqtt_queue: Annotated[
+        int, typer.Option(rich_help_panel="Device service", min=1, help="MQTT events kept while the broker is away")
+    ] = D["mqtt_queue"],
     snapshot_dir: Annotated[
-        str | None, typer.Option(help="save a JPEG + JSON here when a face turns to a label")
+        str | None,
+        typer.Option(rich_help_panel="Device service", help="save a JPEG + JSON here when a face turns to a label"),
     ] = None,
-    snapshot_on: Annotated[str | None, typer.Option(help="the label that triggers a snapshot, e.g. happy")] = None,
-    snapshot_hold: Annotated[float, typer.Option(min=0.0, help="seconds a face must hold the label first")] = D[
-        "snapshot_hold"
+    snapshot_on: Annotated[
+        str | None,
+        typer.Option(rich_help_panel="Device service", help="the label that triggers a snapshot, e.g. happy"),
+    ] = None,
+    snapshot_hold: Annotated[
+        float, typer.Option(rich_help_panel="Device service", min=0.0, help="seconds a face must hold the label first")
+    ] = D["snapshot_hold"],
+    snapshot_every: Annotated[
+        float,
+        typer.Option(rich_help_panel="Device service", min=0.0, help="at most one snapshot per this many seconds"),
+    ] = D["snapshot_every"],
+    snapshot_keep: Annotated[
+        int, typer.Option(rich_help_panel="Device service", min=1, help="snapshots kept; the oldest are deleted")
+    ] = D["snapshot_keep"],
+    snapshot_max_mb: Annotated[
+        float,
+        typer.Option(rich_help_panel="Device service", min=0.0, help="and at most this many MB of them (0: no cap)"),
+    ] = D["snapshot_max_mb"],
+    snapshot_crop: Annotated[bool, typer.Option(rich_help_panel="Device service", help="also save the face crop")] = D[
+        "snapshot_crop"
     ],
-    snapshot_every: Annotated[float, typer.Option(min=0.0, help="at most one snapshot per this many seconds")] = D[
-        "snapshot_every"
-    ],
-    snapshot_keep: Annotated[int, typer.Option(min=1, help="snapshots kept; the oldest are deleted")] = D[
-        "snapshot_keep"
-    ],
-    snapshot_max_mb: Annotated[float, typer.Option(min=0.0, help="and at most this many MB of them (0: no cap)")] = D[
-        "snapshot_max_mb"
-    ],
-    snapshot_crop: Annotated[bool, typer.Option(help="also save the face crop")] = D["snapshot_crop"],
     config: Annotated[
-        str | None, typer.Option(metavar="FILE.toml", help="settings from a TOML file; command-line options win")
+        str | None,
+        typer.Option(
+            rich_help_panel="Device service",
+            metavar="FILE.toml",
+            help="settings from a TOML file; command-line options win",
+        ),
     ] = None,
     version: Annotated[
         bool,

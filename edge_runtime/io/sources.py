@@ -6,13 +6,13 @@ so a slow model never makes the picture lag, and that reopens a source that stop
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -26,8 +26,13 @@ Log = Callable[[str], None]
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
-def log_stderr(msg: str) -> None:
-    print(f"hs-run: {msg}", file=sys.stderr, flush=True)
+_logger = logging.getLogger(__name__)
+
+
+def log_info(msg: str) -> None:
+    """Where a source's notes go unless the caller gives its own ``log``: the ``logging`` module, so only a
+    command line decides how lines look."""
+    _logger.info(msg)
 
 
 # Names of the threads that sit in OpenCV calls on a device or file (see cli.leave).
@@ -46,7 +51,7 @@ class Frame:
     source: str
     order: str = "BGR"
     skipped: str | None = None
-    clock: float = 0.0
+    clock: float = field(kw_only=True)  # required: a clock left at a constant would freeze the smoothing
 
 
 class Source(Protocol):
@@ -241,7 +246,7 @@ class LatestFrameReader:
         name: str,
         reconnect: int | None = None,
         backoff: tuple[float, float] = (0.5, 10.0),
-        log: Log = log_stderr,
+        log: Log = log_info,
         fail_reads: int = 5,
         stall_s: float | None = 10.0,
     ) -> None:
@@ -503,7 +508,7 @@ def open_source(
     height: int | None = None,
     fps: float | None = None,
     reconnect: int | None = None,
-    log: Log = log_stderr,
+    log: Log = log_info,
     loop: bool = False,
     max_pixels: int = MAX_PIXELS,
 ) -> Source:

@@ -159,3 +159,13 @@ def test_face_clip_finds_faces_in_most_frames(models, tmp_path):
     ids = [r["results"][0]["track"] for r in with_face]
     assert max(ids.count(i) for i in set(ids)) >= 30
     assert "detect p50" in res.stderr
+
+
+def test_help_groups_the_options_in_panels():
+    from typer.testing import CliRunner
+
+    from edge_runtime.cli.hs_run import app
+
+    out = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    for panel in ("Source", "Model", "Face detector", "Outputs", "Device service"):
+        assert f"─ {panel} ─" in out, panel

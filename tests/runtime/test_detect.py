@@ -268,5 +268,5 @@ def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
     pipe.detector.detect = lambda img, order="BGR": calls.append(1) or real(img, order)  # type: ignore[method-assign]
     frame = np.full((120, 160, 3), 100, np.uint8)
     for i in range(4):
-        pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR"))
+        pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR", clock=i / 30))
     assert len(calls) == 4

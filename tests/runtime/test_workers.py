@@ -65,7 +65,7 @@ class Frames:
     def frames(self) -> Iterator[Frame | None]:
         for i in range(self.n):
             if i in self.unreadable:
-                yield Frame(None, i, 0.0, "frames", skipped="corrupt")
+                yield Frame(None, i, 0.0, "frames", skipped="corrupt", clock=i / 30)
                 continue
             yield Frame(np.full((64, 96, 3), i, np.uint8), i, 0.0, "frames", clock=i / 30)
         while self.stall:
