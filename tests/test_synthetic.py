@@ -1,4 +1,4 @@
-"""The synthetic face data set and demo video (train/synthetic.py): deterministic, counted, detectable."""
+"""The synthetic face data set and demo video (testkit/synthetic.py): deterministic, counted, detectable."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.io.imageio import read_image
-from train import synthetic as syn
+from testkit import synthetic as syn
 
 CASCADE = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
 

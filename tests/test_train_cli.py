@@ -82,7 +82,7 @@ def test_resume_continues_from_the_last_checkpoint(tiny_data, tmp_path):
 def test_three_classes_and_a_given_validation_folder(tmp_path):
     import cv2
 
-    from train.synthetic import write_dataset
+    from testkit.synthetic import write_dataset
 
     rng = np.random.default_rng(0)
     for folder, n in (("d", 10), ("v", 4)):

@@ -18,7 +18,7 @@ def _write(path: Path, value: int, size: int = 20) -> None:
 
 
 def test_every_broken_file_kind_is_decoded_or_skipped_and_counted(tmp_path):
-    from train.brokenfiles import write_broken_files
+    from testkit.brokenfiles import write_broken_files
 
     expected = write_broken_files(tmp_path / "happy")
     for i in range(5):
@@ -37,7 +37,7 @@ def test_every_broken_file_kind_is_decoded_or_skipped_and_counted(tmp_path):
 
 
 def test_training_runs_on_broken_files_without_crashing(tmp_path, tiny_data):
-    from train.brokenfiles import write_broken_files
+    from testkit.brokenfiles import write_broken_files
     from train.trainer import train
 
     data = tmp_path / "data"

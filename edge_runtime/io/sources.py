@@ -172,7 +172,7 @@ class VideoFileSource:
             index += 1
 
     def close(self) -> None:
-        """Stop the reader, then release the file; never release it under a read in progress (issue 8)."""
+        """Stop the reader, then release the file; never release it under a read in progress."""
         self._stop.set()
         thread, deadline = self._thread, time.monotonic() + 1.0
         while thread is not None and thread.is_alive() and time.monotonic() < deadline:

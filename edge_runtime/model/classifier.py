@@ -113,7 +113,7 @@ MAX_MODEL_BYTES = 512 << 20  # far above any face classifier (the default is 0.3
 
 
 def read_flat(path: Path) -> tflite_meta.FlatModel:
-    """Read and check the file before LiteRT sees it: a corrupt one could make it allocate gigabytes (issue 8)."""
+    """Read and check the file before LiteRT sees it: a corrupt one could make it allocate gigabytes."""
     from edge_runtime.model import (
         validate,  # imported here so that this function is the only part of model.py it touches
     )

@@ -1,4 +1,4 @@
-"""Refuse a corrupt .tflite before LiteRT sees it (issue 8).
+"""Refuse a corrupt .tflite before LiteRT sees it (LiteRT trusts sizes and offsets and may allocate gigabytes).
 
 LiteRT trusts the flatbuffer: one changed byte can declare an input of (1, 5767216, 48, 1), and the
 interpreter then allocates gigabytes inside C++ where no signal reaches it, or reads through an index that

@@ -1,7 +1,7 @@
 """``--mqtt mqtt://[user:pass@]host[:port]/prefix``: events for home automation, with paho-mqtt (the
 optional ``[mqtt]`` extra, imported only when this sink is built).
 
-Topics (payloads in docs/HEADLESS.md): ``PREFIX/status`` retained ``online``/``offline`` (the last will
+Topics (payloads in docs/DEPLOY.md): ``PREFIX/status`` retained ``online``/``offline`` (the last will
 says offline if the device dies), ``PREFIX/event`` a JSON object each time a tracked face changes label,
 ``PREFIX/summary`` a retained JSON summary every ``every`` seconds. QoS 1. paho reconnects with backoff;
 while the broker is away events wait in a bounded queue (the oldest are dropped when it is full, and

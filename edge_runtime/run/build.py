@@ -28,7 +28,7 @@ def frame_lanes(cfg: RunConfig) -> int:
     detector and classifier on one interpreter thread, when BlazeFace's file is given or installed; else 1,
     in turn with every thread given to each model. Haar searches where the tracker saw faces, so it goes in
     turn; so does a delegate (one accelerator) and ``--threads 1``. On 2 cores two lanes beat the detector
-    one frame ahead of the classifier (interleaved runs, README "Face mode at 300 FPS")."""
+    one frame ahead of the classifier (interleaved runs, docs/PERFORMANCE.md)."""
     if not cfg.faces.frame_workers or cfg.threads < 2 or cfg.delegate:
         return 1
     name, _ = resolve_detector(cfg.faces.detector, cfg.faces.detector_model)

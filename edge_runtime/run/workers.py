@@ -4,7 +4,7 @@ back in the source's order and keeps the state (tracker, sinks) to itself.
 
 The interpreters and OpenCV release the GIL while they run, so N lanes keep N cores busy, with no frame
 handed between stages and no thread waiting for another's model (two cores: faster than the detector one
-frame ahead of the classifier, README "Face mode at 300 FPS"). Only a detector with no per-stream state
+frame ahead of the classifier, docs/PERFORMANCE.md). Only a detector with no per-stream state
 (BlazeFace) can run this way.
 
 At most ``window`` frames are out at once, a live source's newest-frame rule holds (a worker asks for a frame

@@ -86,7 +86,7 @@ def model_bytes(work: Path) -> dict[str, bytes]:
 def drawn_images() -> dict[str, np.ndarray]:
     """BGR images from the project's face generator: ten smiles and ten frowns in a row (96 px each, upright),
     and a 640x360 scene with a happy and a tilted sad face."""
-    from train import synthetic as syn
+    from testkit import synthetic as syn
 
     rng = np.random.default_rng(3)
     rows = {lab: [syn.make_face(rng, lab, 96, max_tilt=0) for _ in range(10)] for lab in ("happy", "sad")}

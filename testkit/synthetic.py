@@ -5,8 +5,8 @@ eyebrows, a lighter nose bridge and cheeks, a darker mouth) so that OpenCV's Haa
 finds most of them, and the expression lives in the mouth curve (up = happy, down = sad), the eyebrows
 (inner ends raised = sad) and the cheeks (raised = happy), so a small CNN can learn it.
 
-    python -m train.synthetic data --out data --n 300
-    python -m train.synthetic video --out data/demo.mp4
+    python -m testkit.synthetic data --out data --n 300
+    python -m testkit.synthetic video --out data/demo.mp4
 """
 
 from __future__ import annotations
@@ -535,7 +535,7 @@ def write_video(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.synthetic", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m testkit.synthetic", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("data", help="write a happy/sad image folder")
     d.add_argument("--out", default="data")
