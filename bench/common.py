@@ -13,7 +13,7 @@ A script puts the repository on ``sys.path`` (its one line of set-up) and import
 - Output: ``print_table`` prints one markdown pipe table from a header and rows and, given the path of a
   script's ``--json`` option, writes the same rows (unformatted values) as JSON.
 
-Imports nothing beyond numpy, so ``--help`` stays instant and ``tests/runtime``'s venv could import it.
+Imports nothing beyond numpy and the standard library, so a script's ``--help`` stays instant.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import math
 import numbers
 import os
+import re
 import sys
 import tempfile
 import time
@@ -120,24 +121,37 @@ def format_cell(value: object, fmt: str = "") -> str:
     return str(value)
 
 
+def _numeric(value: object) -> bool:
+    """A number, or text that reads as one (``0.02 / 0.04``, ``+5.3%``, ``12 (3.1%)``): right-aligned."""
+    return _is_number(value) or (isinstance(value, str) and re.match(r"[-+]?\.?\d", value) is not None)
+
+
+def _escape(text: str) -> str:
+    """A cell's text with its pipes escaped (``max|dp|`` would split the row) and on one line."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def format_table(
     header: Sequence[str], rows: Iterable[Sequence[object]], formats: Sequence[str] | None = None
 ) -> list[str]:
-    """The lines of a markdown pipe table: the first column left-aligned, the others right-aligned, each
-    padded to its widest cell so the table also reads as plain text."""
+    """The lines of a markdown pipe table, each cell padded to its column's widest so the table also reads as
+    plain text: a column of numbers (or text that starts like one) right-aligned, except the first."""
     fmts = list(formats or [])
     fmts += [""] * (len(header) - len(fmts))
-    cells = [[format_cell(v, f) for v, f in zip(row, fmts)] for row in rows]
-    for row in cells:
-        if len(row) != len(header):
-            raise ValueError(f"a row has {len(row)} cells for {len(header)} columns: {row}")
+    rows = [list(r) for r in rows]
+    for r in rows:
+        if len(r) != len(header):
+            raise ValueError(f"a row has {len(r)} cells for {len(header)} columns: {r}")
+    cells = [[_escape(format_cell(v, f)) for v, f in zip(r, fmts)] for r in rows]
+    header = [_escape(h) for h in header]
     widths = [max(3, len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    right = [i > 0 and any(_numeric(r[i]) for r in rows) for i in range(len(header))]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))]
+        parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+    rule = "|" + "|".join("-" * (w + 1) + (":" if r else "-") for w, r in zip(widths, right)) + "|"
     return [line(header), rule, *(line(r) for r in cells)]
 
 

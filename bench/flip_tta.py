@@ -70,13 +70,18 @@ def main() -> None:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--data", type=Path, default=FER2013_VAL)
     args = ap.parse_args()
+    from train.tfenv import quiet_tensorflow
+
+    quiet_tensorflow()  # train.pipeline (the set's loading) imports TensorFlow
     rows = []
     for model in args.models:
         rep = flip_report(model, args.data)
         for mode in ("plain", "flip_tta"):
             m = rep[mode]
             scores = [m["balanced_accuracy"], m["accuracy"], m["roc_auc"]]
-            rows.append([model.name, mode, rep["n"], *scores, rep["ms_per_invoke_1thread"], rep["flip_average_in_metadata"]])
+            rows.append(
+                [model.name, mode, rep["n"], *scores, rep["ms_per_invoke_1thread"], rep["flip_average_in_metadata"]]
+            )
     header = ["model", "scores", "n", "bal.acc", "accuracy", "AUC", "ms/invoke 1t", "flip in metadata"]
     print_table(header, rows, ["", "", "d", ".4f", ".4f", ".4f", ".4f", ""])
 

@@ -31,10 +31,11 @@ from edge_runtime.run.build import build_classifier, build_pipeline, build_sinks
 from edge_runtime.run.pipeline import Limits
 from edge_runtime.run.stats import StageStats
 
+# A viewer reading the MJPEG stream; the Host is an IP address, as the web view without a token requires.
 VIEWER = (
     "import socket, sys\n"
     "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
-    "s.sendall(b'GET /stream.mjpg HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+    "s.sendall(b'GET /stream.mjpg HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n')\n"
     "while s.recv(1 << 16): pass\n"
 )
 
@@ -69,7 +70,7 @@ def fps_with(cfg: RunConfig, viewers: int) -> tuple[float, float]:
     output stage's p50 in ms (drawing + every sink's emit: the direct cost, less sensitive to other load)."""
     clf = build_classifier(cfg)
     source = VideoFileSource(str(cfg.input.source), loop=True)
-    sinks = build_sinks(cfg, source, lambda m: None)
+    sinks = build_sinks(cfg, source, lambda m: None, clf.info.labels)
     procs = []
     try:
         web = next((s for s in sinks if isinstance(s, WebSink)), None)
@@ -79,6 +80,8 @@ def fps_with(cfg: RunConfig, viewers: int) -> tuple[float, float]:
             deadline = time.monotonic() + 10
             while web.hub.viewers < viewers and time.monotonic() < deadline:
                 time.sleep(0.05)
+            if web.hub.viewers < viewers:
+                raise RuntimeError(f"only {web.hub.viewers} of {viewers} viewers reached the stream in 10 s")
         stats = StageStats()
         pipe = build_pipeline(cfg, clf, sinks, stats)
         t0 = time.perf_counter()
@@ -107,7 +110,9 @@ def rows(video: Path, threads: int = 2, seconds: float = 5.0, rounds: int = 3) -
         if broker is not None:
             settings["--mqtt (local mosquitto)"] = (base.with_flat(mqtt=f"mqtt://127.0.0.1:{broker}/bench"), 0)
         fps_with(base, 0)  # warm-up: file cache, interpreter, CPU clocks
-        work = {name: (lambda cfg=cfg, viewers=viewers: fps_with(cfg, viewers)) for name, (cfg, viewers) in settings.items()}
+        work = {
+            name: (lambda cfg=cfg, viewers=viewers: fps_with(cfg, viewers)) for name, (cfg, viewers) in settings.items()
+        }
         got = interleaved(work, rounds)
     plain = statistics.median(fps for fps, _ in got["plain face mode"])
     table = []

@@ -1,6 +1,6 @@
 """What does a happy/sad model say about neutral faces, and does an 'uncertain' band help?
 
-    python bench/neutral_eval.py --model edge_runtime/models/happysad_int8.tflite
+    python bench/neutral_eval.py --model edge_runtime/models/happysad_int8.tflite [--data ../shared/data/fer2013/val]
 
 Runs the runtime's classifier on fer2013/val crops (happy, sad, and the neutral faces it never trained on)
 and prints, for several band widths around the threshold: how many happy/sad faces become 'uncertain',
@@ -41,13 +41,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=HAPPYSAD_INT8)
     ap.add_argument("--bands", default="0,0.1,0.15,0.2,0.25,0.3")
+    ap.add_argument("--data", type=Path, default=FER2013_VAL, help="folder with happy/, sad/ and neutral/")
     args = ap.parse_args()
+    missing = [c for c in ("happy", "sad", "neutral") if not (args.data / c).is_dir()]
+    if missing:
+        sys.exit(f"neutral_eval: no {missing[0]}/ folder in {args.data}; pass --data")
     from edge_runtime.model.classifier import load_classifier
 
     clf = load_classifier(args.model)
     t = clf.info.threshold
-    happy, sad, neutral = (scores(clf, FER2013_VAL / c) for c in ("happy", "sad", "neutral"))
-    print(f"{args.model.name}: P(sad) on fer2013/val; happy {len(happy)}, sad {len(sad)}, neutral {len(neutral)}")
+    happy, sad, neutral = (scores(clf, args.data / c) for c in ("happy", "sad", "neutral"))
+    print(f"{args.model.name}: P(sad) on {args.data}; happy {len(happy)}, sad {len(sad)}, neutral {len(neutral)}")
     print(f"neutral P(sad) quartiles: {np.percentile(neutral, [25, 50, 75]).round(3).tolist()}")
     rows = []
     for band in (float(b) for b in args.bands.split(",")):

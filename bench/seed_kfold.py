@@ -120,7 +120,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, summary)
     print(f"\n{args.repeats}x{args.folds}-fold, origin CNN {args.image_size}px frame mode, {args.epochs} epochs")
-    table = [[name, v.mean(), v.std(ddof=1), v.min(), v.max()] for name, v in (("accuracy", acc), ("balanced accuracy", bal))]
+    table = [
+        [name, v.mean(), v.std(ddof=1), v.min(), v.max()] for name, v in (("accuracy", acc), ("balanced accuracy", bal))
+    ]
     print_table(["measure", "mean", "std", "min", "max"], table, ["", ".3f", ".3f", ".3f", ".3f"])
     print(f"chance 0.5; majority-class rate {majority:.3f}; the origin documents claimed 1.000")
 

@@ -34,7 +34,7 @@ def rss_mb(pid: int) -> float | None:
 
 def synthetic_video(folder: Path) -> Path:
     """A stand-in clip with drawn faces when the shared face clip is absent."""
-    from train.synthetic import write_video
+    from testkit.synthetic import write_video
 
     path = folder / "synthetic.mp4"
     write_video(path, n_frames=150)
@@ -89,7 +89,9 @@ def table(samples: list[tuple[float, float]], frames: int) -> str:
         at = min(samples, key=lambda s: abs(s[0] - total * q / 4))
         marks.append((f"quarter {q}", at))
     lines = [f"{frames} frames in {total:.0f} s ({frames / max(total, 1e-9):.0f} FPS), {len(samples)} RSS samples"]
-    lines += format_table(["point", "time (s)", "RSS (MB)"], [[name, t, mb] for name, (t, mb) in marks], ["", ".0f", ".1f"])
+    lines += format_table(
+        ["point", "time (s)", "RSS (MB)"], [[name, t, mb] for name, (t, mb) in marks], ["", ".0f", ".1f"]
+    )
     q1 = marks[1][1][1]
     peak = max(mb for _, mb in samples if _ >= marks[1][1][0])
     lines.append(

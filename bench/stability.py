@@ -31,20 +31,21 @@ from bench.common import FACE_CLIP, print_table
 from edge_runtime.config import RunConfig
 from edge_runtime.io.sources import VideoFileSource
 from edge_runtime.model.classifier import ModelOptions
+from edge_runtime.results import FrameResult
 from edge_runtime.run.build import build_classifier, build_pipeline
 from edge_runtime.run.track import UNCERTAIN, Steadiness, Tracker, iou
 
 
 class Collect:
-    """A sink that keeps every record (the bench reads them after the run)."""
+    """A sink that keeps every record as its JSON Lines row (the bench reads them after the run)."""
 
     needs_image = False
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
 
-    def emit(self, record: dict[str, Any], image: np.ndarray | None) -> str | None:
-        self.records.append(record)
+    def emit(self, result: FrameResult, image: np.ndarray | None) -> str | None:
+        self.records.append(result.to_dict())
         return None
 
     def close(self, ok: bool) -> None:
@@ -140,7 +141,7 @@ def main() -> int:
         print_table(["setting", "changes/s", "into/out of uncertain %", "changes"], rows, ["", ".2f", ".0f", "d"])
     else:
         print(f"{args.video} not found: the real-clip table is skipped")
-    from train.synthetic import write_video
+    from testkit.synthetic import write_video
 
     with tempfile.TemporaryDirectory(prefix="hs-stability-") as tmp:
         clip = Path(tmp) / "switching.avi"

@@ -48,7 +48,7 @@ def main() -> None:
     tmp = None
     data = args.data
     if data is None:
-        from train.synthetic import write_dataset
+        from testkit.synthetic import write_dataset
 
         tmp = tempfile.TemporaryDirectory()
         data = Path(tmp.name)

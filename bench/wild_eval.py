@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data"
-MODELS = ROOT / "edge_runtime" / "models"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DATA, FACE_CLIP, FACE_CLIP_LABELS, FERPLUS, MODELS, NHFI, SFEW, print_table
 from train.sources import FERPLUS_NOISE, FERPLUS_VOTES
 
 EXPRESSIONS = (*FERPLUS_VOTES, *FERPLUS_NOISE)  # the vote file's columns, in its order
@@ -37,13 +36,13 @@ GROUPS = ("happy", "neutral", "sad", "other")
 def ferplus_valid() -> list[tuple[Path, str]]:
     """FER+ valid faces and their majority group (ties and 'unknown'/'not a face' majorities dropped)."""
     out = []
-    with (DATA / "ferplus" / "valid.csv").open(newline="") as f:
+    with (FERPLUS / "valid.csv").open(newline="") as f:
         for row in csv.DictReader(f):
             votes = np.array([int(row[k]) for k in EXPRESSIONS])
             top = np.flatnonzero(votes == votes.max())
             if len(top) != 1 or EXPRESSIONS[top[0]] in ("unknown", "not_face"):
                 continue
-            out.append((DATA / "ferplus" / "valid" / row["file"], GROUP.get(EXPRESSIONS[top[0]], "other")))
+            out.append((FERPLUS / "valid" / row["file"], GROUP.get(EXPRESSIONS[top[0]], "other")))
     return out
 
 
@@ -60,7 +59,7 @@ def nhfi_holdout(fraction: float = 0.1, seed: int = 0) -> list[tuple[Path, str]]
     """The hold-out ``hs-train --source nhfi=...`` keeps out (``train.sources.holdout_mask``): same files."""
     from train.sources import holdout_mask
 
-    faces = folder_faces(DATA / "nhfi")
+    faces = folder_faces(NHFI)
     mask = holdout_mask(np.array([GROUPS.index(g) for _, g in faces]), fraction, seed)
     return [f for f, held in zip(faces, mask, strict=True) if held]
 
@@ -104,7 +103,7 @@ def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
 def clip_scores(model: Path) -> dict:
     """hs-run on the clip; each face-frame in a labelled range and region checked against the label."""
     ranges = []
-    with (DATA / "video" / "face_clip_labels.tsv").open() as f:
+    with FACE_CLIP_LABELS.open() as f:
         for r in csv.DictReader(f, delimiter="\t"):
             ranges.append((int(r["start_frame"]), int(r["end_frame"]), int(r["x_min"]), int(r["x_max"]), r["expected"]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,7 +115,7 @@ def clip_scores(model: Path) -> dict:
             "--model",
             str(model),
             "--source",
-            str(DATA / "video" / "face_clip.mp4"),
+            str(FACE_CLIP),
             "--headless",
             "--json",
             str(out),
@@ -149,7 +148,7 @@ def evaluate(model: Path, clip: bool) -> dict[str, dict]:
     clf = load_classifier(model)
     out = {
         "ferplus_valid": crop_scores(clf, ferplus_valid()),
-        "sfew_val": crop_scores(clf, folder_faces(DATA / "sfew" / "val")),
+        "sfew_val": crop_scores(clf, folder_faces(SFEW / "val")),
         "nhfi_holdout": crop_scores(clf, nhfi_holdout()),
     }
     if clip:
@@ -163,7 +162,7 @@ def main() -> None:
     ap.add_argument("--no-clip", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if not (DATA / "ferplus").is_dir():
+    if not FERPLUS.is_dir():
         sys.exit(f"wild_eval: no data at {DATA}")
     models = args.models or [MODELS / "happysad_int8.tflite", MODELS / "happysad_wild_int8.tflite"]
     missing = [m for m in models if not m.is_file()]
@@ -171,13 +170,13 @@ def main() -> None:
         sys.exit(f"wild_eval: model not found: {missing[0]}")
     results = {str(m): evaluate(m, not args.no_clip) for m in models}
     keys = sorted({(s, k) for r in results.values() for s, row in r.items() for k in row if k != "confusion"})
-    print(f"{'source':<14}{'metric':<22}" + "".join(f"{m.name[:24]:>26}" for m in models))
-    for s, k in keys:
-        vals = [results[str(m)].get(s, {}).get(k) for m in models]
-        cells = "".join(f"{v:>26.3f}" if isinstance(v, float) else f"{v!s:>26}" for v in vals)
-        print(f"{s:<14}{k:<22}{cells}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    rows = [[s, k, *(results[str(m)].get(s, {}).get(k) for m in models)] for s, k in keys]
+    confusion = {
+        str(m): {s: row["confusion"] for s, row in r.items() if "confusion" in row} for m, r in results.items()
+    }
+    names = [m.name for m in models]
+    header = ["source", "metric", *(names if len(set(names)) == len(names) else map(str, models))]
+    print_table(header, rows, json_path=args.json, meta={"models": [str(m) for m in models], "confusion": confusion})
 
 
 if __name__ == "__main__":

@@ -152,4 +152,5 @@ class FaceClassifier:
             raise ValueError("image must be an array of shape (H, W) or (H, W, 3)")
         frame = Frame(image, self._index, time.time(), name, order=order, clock=clock)
         self._index += 1
-        return frame_result(frame, self.pipeline.process(frame, independent))
+        seen = self.pipeline.analyse(frame, self.pipeline.lanes[0], independent)
+        return frame_result(frame, self.pipeline.track(seen), seen.seconds, seen.classifier.ident)

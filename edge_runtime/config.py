@@ -67,7 +67,15 @@ class ServiceSettings:
     serve_token: str | None = None
     serve_token_file: str | None = None
     serve_fps: float = 10.0  # most frames per second encoded for viewers (only while someone watches)
-    mqtt: str | None = None  # mqtt://[user:pass@]host[:port]/prefix
+    serve_cert: str | None = None  # PEM certificate (chain) for HTTPS on --serve
+    serve_key: str | None = None  # its PEM private key
+    mqtt: str | None = None  # mqtt://[user:pass@]host[:port]/prefix, or mqtts:// for TLS
+    mqtt_ca: str | None = None  # mqtts: CA bundle to trust instead of the system's
+    mqtt_cert: str | None = None  # mqtts: client certificate (PEM), for brokers that ask for one
+    mqtt_key: str | None = None  # mqtts: the client certificate's private key (PEM)
+    ha_discovery: bool = True  # announce the device to Home Assistant (retained configs); off: remove them
+    ha_prefix: str = "homeassistant"  # Home Assistant's discovery prefix
+    device_name: str | None = None  # the device's name in Home Assistant; None: the host name
     mqtt_every: float = 30.0  # seconds between summaries
     mqtt_queue: int = 1000  # events kept while the broker is away (the oldest dropped beyond)
     snapshot_dir: str | None = None

@@ -1,7 +1,9 @@
-"""The one exception type for problems a user can fix, the one exit-code policy, and the one helper that
-turns a library's many-line error into a log line. Shared by hs-run, hs-bench, hs-train and hs-convert.
+"""The exception types for problems a user can fix, and the one helper that turns a library's many-line
+error into a log line. Shared by hs-run, hs-bench, hs-train and hs-convert. An exception says what went
+wrong, never how a program should end: the command lines map each kind to its exit code
+(``cli.kit.exit_code_for``).
 
-Exit codes (README "Exit codes"; the command lines apply them):
+Exit codes (README "Exit codes"):
   0 success; 1 a check failed (parity, accuracy) or an internal error; 2 bad input or usage; 3 a live source gave up;
   4 an output could not be written (disk full, I/O error); 130 SIGINT; 143 SIGTERM.
 """
@@ -19,26 +21,15 @@ EXIT_SIGTERM = 143
 
 
 class RuntimeFailure(Exception):
-    """A clear, one-line reason the run cannot go on; ``exit_code`` says which kind (default: bad input)."""
-
-    exit_code = EXIT_USAGE
-
-    def __init__(self, message: str, exit_code: int | None = None) -> None:
-        super().__init__(message)
-        if exit_code is not None:
-            self.exit_code = exit_code
+    """A clear, one-line reason the run cannot go on: bad input or usage, unless a subclass says otherwise."""
 
 
 class SourceGaveUp(RuntimeFailure):
     """A live source stayed down through every reconnect attempt."""
 
-    exit_code = EXIT_SOURCE_GAVE_UP
-
 
 class WriteFailed(RuntimeFailure):
     """An output could not be written (disk full, I/O error); rows already written are kept."""
-
-    exit_code = EXIT_WRITE_FAILED
 
 
 class Terminated(KeyboardInterrupt):

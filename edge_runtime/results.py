@@ -47,6 +47,8 @@ class FrameResult:
     clock: float = 0.0
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     order: str = "BGR"
+    seconds: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # per stage: detect, infer...
+    model: str = ""  # the model that made the results: file name and content hash (name#1a2b3c4d)
 
     @property
     def labels(self) -> list[str]:
@@ -59,4 +61,5 @@ class FrameResult:
             "time": self.time,
             "source": self.source,
             "results": [f.to_dict() for f in self.faces],
+            "model": self.model,
         }

@@ -209,7 +209,7 @@ def _guarded(cfg: TrainConfig, overwrite: bool, seen: clikit.SignalSeen) -> dict
 def _known_failure(exc: Exception) -> tuple[int, str] | None:
     """(exit code, one line) for a failure the user can act on; None for an internal error."""
     if isinstance(exc, RuntimeFailure):
-        return exc.exit_code, first_line(exc)
+        return clikit.exit_code_for(exc), first_line(exc)
     if isinstance(exc, OSError):
         return (EXIT_WRITE_FAILED if exc.errno in DISK_ERRORS else EXIT_USAGE), first_line(exc)
     if isinstance(exc, ValueError):  # DataError, OutDirError, CheckpointError, RunDirError, bad settings

@@ -13,9 +13,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from edge_runtime.cli.kit import fail, run_app, version_callback
+from edge_runtime.cli.kit import exit_code_for, fail, run_app, version_callback
 from edge_runtime.config import RunConfig
-from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
+from edge_runtime.errors import RuntimeFailure
 from edge_runtime.io.sources import VideoFileSource
 from edge_runtime.model.classifier import Classifier, ModelOptions
 from edge_runtime.run.build import build_classifier, build_pipeline
@@ -124,7 +124,7 @@ def bench(
             )
             typer.echo(stats.report())
     except RuntimeFailure as exc:
-        fail(PROG, str(exc), exc.exit_code or EXIT_USAGE)
+        fail(PROG, str(exc), exit_code_for(exc))
 
 
 def main() -> None:

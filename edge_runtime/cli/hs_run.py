@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edge_runtime.cli.kit import fail, report_bug, run_app, say, version_callback
+from edge_runtime.cli.kit import exit_code_for, fail, report_bug, run_app, say, version_callback
 from edge_runtime.config import RunConfig, flat_defaults, flat_names
 from edge_runtime.errors import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated
 from edge_runtime.io.sources import DEVICE_THREADS
@@ -46,6 +46,8 @@ class Channels(StrEnum):
 class DetectorName(StrEnum):
     blazeface = "blazeface"
     blazeface_full = "blazeface-full"
+    blazeface_room = "blazeface-room"
+    blazeface_both = "blazeface-both"
     haar = "haar"
 
 
@@ -54,9 +56,13 @@ def log(msg: str) -> None:
 
 
 class StopFlag(threading.Event):
-    """Set by the first SIGINT/SIGTERM; remembers which, for the exit code."""
+    """Set by the first SIGINT/SIGTERM; remembers which, for the exit code. ``reload`` is set by SIGHUP."""
 
     signum: int = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reload = threading.Event()
 
 
 @contextmanager
@@ -72,7 +78,12 @@ def stop_on_signals() -> Iterator[StopFlag]:
         stop.signum = signum
         stop.set()
 
+    def reload(signum: int, _frame: object) -> None:
+        log("SIGHUP: reading the settings and the model again")
+        stop.reload.set()
+
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, reload)
     try:
         yield stop
     finally:
@@ -97,6 +108,43 @@ def _quiet_opencv() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     except AttributeError:
         pass
+
+
+def _plain(value: Any) -> Any:
+    """An Enum choice as its value (typer gives Enums, click's own parse gives strings)."""
+    return getattr(value, "value", value)
+
+
+def config_from(params: dict[str, Any]) -> RunConfig:
+    """The run's settings from this command's parameters (as typer or click parsed them)."""
+    settings = {k: _plain(v) for k, v in params.items() if k in NAMES}
+    channels = _plain(params.get("channels"))
+    settings["model_options"] = ModelOptions(
+        labels=_labels(params.get("labels")),
+        size=params.get("size"),
+        channels=int(channels) if channels else None,
+        threshold=params.get("threshold"),
+        uncertain_band=params.get("uncertain_band"),
+        roi=_plain(params.get("roi")),
+    )
+    if settings.get("threads") is None:
+        settings.pop("threads", None)
+    return RunConfig.from_flat(settings)
+
+
+def reread_settings() -> RunConfig:
+    """The settings as a restart would read them: the config file again, then the command line."""
+    import click
+
+    from edge_runtime.cli.configfile import with_config
+
+    command = typer.main.get_command(app)
+    try:
+        args = with_config(command.params, sys.argv[1:])
+        with command.make_context(PROG, list(args), resilient_parsing=False) as ctx:
+            return config_from(dict(ctx.params))
+    except click.ClickException as exc:
+        raise RuntimeFailure(f"the settings: {exc.format_message()}") from None
 
 
 def _exit_code(stop: StopFlag) -> int:
@@ -280,12 +328,48 @@ def run(
         str | None,
         typer.Option(
             rich_help_panel="Device service",
-            metavar="mqtt://[user:pass@]host[:port]/prefix",
-            help="publish events (needs the [mqtt] extra)",
+            metavar="mqtt[s]://[user:pass@]host[:port]/prefix",
+            help="publish events, announced to Home Assistant (needs the \\[mqtt] extra; mqtts:// for TLS)",
+        ),
+    ] = None,
+    serve_cert: Annotated[
+        str | None,
+        typer.Option(metavar="PEM", rich_help_panel="Device service", help="certificate for HTTPS on --serve"),
+    ] = None,
+    serve_key: Annotated[
+        str | None,
+        typer.Option(metavar="PEM", rich_help_panel="Device service", help="private key of --serve-cert"),
+    ] = None,
+    mqtt_ca: Annotated[
+        str | None,
+        typer.Option(metavar="PEM", rich_help_panel="Device service", help="mqtts://: trust this CA, not the system's"),
+    ] = None,
+    mqtt_cert: Annotated[
+        str | None,
+        typer.Option(metavar="PEM", rich_help_panel="Device service", help="mqtts://: client certificate"),
+    ] = None,
+    mqtt_key: Annotated[
+        str | None,
+        typer.Option(metavar="PEM", rich_help_panel="Device service", help="mqtts://: client certificate's key"),
+    ] = None,
+    ha_discovery: Annotated[
+        bool,
+        typer.Option(
+            rich_help_panel="Device service",
+            help="with --mqtt: announce the device to Home Assistant (off: remove its announcement)",
+        ),
+    ] = D["ha_discovery"],
+    ha_prefix: Annotated[
+        str, typer.Option(rich_help_panel="Device service", help="Home Assistant's MQTT discovery prefix")
+    ] = D["ha_prefix"],
+    device_name: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel="Device service", help="the device's name in Home Assistant", show_default="host name"
         ),
     ] = None,
     mqtt_every: Annotated[
-        float, typer.Option(rich_help_panel="Device service", min=1.0, help="seconds between MQTT summaries")
+        float, typer.Option(rich_help_panel="Device service", min=1.0, help="seconds between periodic MQTT summaries (also sent on each change)")
     ] = D["mqtt_every"],
     mqtt_queue: Annotated[
         int, typer.Option(rich_help_panel="Device service", min=1, help="MQTT events kept while the broker is away")
@@ -333,27 +417,17 @@ def run(
     Exit codes: 0 done, 2 bad input, 3 a live source gave up, 4 an output could not be written,
     130/143 stopped by SIGINT/SIGTERM.
     """
-    settings: dict[str, Any] = {k: v for k, v in locals().items() if k in NAMES}
+    params = {k: v for k, v in locals().items() if k != "version"}
     try:
         _quiet_opencv()
         from edge_runtime.run.runner import execute
 
-        opts = ModelOptions(
-            labels=_labels(labels),
-            size=size,
-            channels=int(channels.value) if channels else None,
-            threshold=threshold,
-            uncertain_band=uncertain_band,
-            roi=roi.value if roi else None,
-        )
-        settings.update(model_options=opts, detector=detector.value if detector else None)
-        if threads is None:
-            settings.pop("threads")
+        cfg = config_from(params)
         with stop_on_signals() as stop:
-            execute(RunConfig.from_flat(**settings), stop, log)
+            execute(cfg, stop, log, reload=(stop.reload, reread_settings))
         code = _exit_code(stop)
     except RuntimeFailure as exc:
-        fail(PROG, str(exc), exc.exit_code)
+        fail(PROG, str(exc), exit_code_for(exc))
     except KeyboardInterrupt as exc:
         log("interrupted")
         raise typer.Exit(EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT) from None
@@ -375,7 +449,7 @@ def main() -> None:
         args = with_config(typer.main.get_command(app).params, sys.argv[1:])
     except RuntimeFailure as exc:
         say(PROG, f"error: {exc}")
-        raise SystemExit(exc.exit_code) from None
+        raise SystemExit(exit_code_for(exc)) from None
     try:
         run_app(app, PROG, args)
     except SystemExit as done:

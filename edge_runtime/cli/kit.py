@@ -14,7 +14,17 @@ from typing import Any
 
 import typer
 
-from edge_runtime.errors import EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated, first_line
+from edge_runtime.errors import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_SOURCE_GAVE_UP,
+    EXIT_USAGE,
+    EXIT_WRITE_FAILED,
+    SourceGaveUp,
+    Terminated,
+    WriteFailed,
+    first_line,
+)
 
 DISTRIBUTION = "happysad-edge-runtime"  # hs-train and hs-convert report the same version
 
@@ -96,8 +106,15 @@ def report_bug(prog: str, exc: BaseException) -> None:
     say(prog, f"internal error: {type(exc).__name__}: {first_line(exc)} (HS_DEBUG=1 shows a traceback)")
 
 
-def runtime_failure_code(exc: RuntimeFailure) -> int:
-    return exc.exit_code
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code for a failure the user can act on: the one place each kind gets its number. (The
+    workstation tools' own error types say theirs as ``exit_code``.)"""
+    if isinstance(exc, SourceGaveUp):
+        return EXIT_SOURCE_GAVE_UP
+    if isinstance(exc, WriteFailed):
+        return EXIT_WRITE_FAILED
+    own = getattr(exc, "exit_code", None)
+    return own if isinstance(own, int) else EXIT_USAGE
 
 
 def run_app(app: typer.Typer, prog: str, args: list[str] | None = None) -> None:

@@ -129,7 +129,8 @@ class BlazeFace:
         for c, score, kp in weighted_nms(corners, scores, kps, self.spec.nms_iou):
             x0, y0 = box.to_frame(c[:2], self.size)
             x1, y1 = box.to_frame(c[2:], self.size)
-            faces.append(Face(_clip_box(x0, y0, x1, y1, fw, fh), score, box.to_frame(kp.reshape(-1, 2), self.size)))
+            keypoints = box.to_frame(kp.reshape(-1, 2), self.size)
+            faces.append(Face(_clip_box(x0, y0, x1, y1, fw, fh), score, keypoints, self.name))
         return [f for f in faces if f.box[2] > 1 and f.box[3] > 1]
 
     def _write_input(self, small: np.ndarray, box: Letterbox) -> None:

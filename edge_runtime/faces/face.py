@@ -22,6 +22,7 @@ class Face:
     box: Box
     score: float = 1.0
     keypoints: np.ndarray | None = None
+    found_by: str = ""  # the detector model that found it (its crop rule cuts it); "": the run's detector
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ trust their inputs.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,8 +58,9 @@ def resolve_model(model: str | Path | None) -> Path:
 class Classifier:
     """pixels (uint8 HxWxC, the spec's size and colour) -> one probability per label."""
 
-    def __init__(self, info: ModelInfo, runner: Runner, backend: Backend, path: Path) -> None:
+    def __init__(self, info: ModelInfo, runner: Runner, backend: Backend, path: Path, ident: str = "") -> None:
         self.info, self.runner, self.backend, self.path = info, runner, backend, path
+        self.ident = ident or path.name  # file name and content hash: which model made a result
         inp = runner.input
         self._fast_int8 = inp.dtype == np.int8 and inp.scale == 1.0 and inp.zero_point == -128
 
@@ -69,9 +71,8 @@ class Classifier:
     def twin(self, threads: int = 1) -> Classifier:
         """The same model and settings on an interpreter of its own, for another frame worker (the file was
         checked when this one was loaded)."""
-        return Classifier(
-            self.info, Runner(build_interpreter(self.backend, self.path, threads, None)), self.backend, self.path
-        )
+        runner = Runner(build_interpreter(self.backend, self.path, threads, None))
+        return Classifier(self.info, runner, self.backend, self.path, self.ident)
 
     def to_tensor(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels -> [1,H,W,C] in the input's dtype (quantized with the tensor's own scale/zp)."""
@@ -252,4 +253,10 @@ def load_classifier(
     except ValueError as exc:
         raise RuntimeFailure(first_line(exc)) from None
     _check_shapes(info, runner, path)
-    return Classifier(info, runner, backend, path)
+    return Classifier(info, runner, backend, path, model_ident(path))
+
+
+def model_ident(path: Path) -> str:
+    """``name#hash``: the file's name and the first 8 hex digits of its SHA-256, so a result names the exact
+    model that made it (two files of one name, or one file replaced, are told apart)."""
+    return f"{path.name}#{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"

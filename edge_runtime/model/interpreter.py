@@ -67,7 +67,9 @@ def load_delegate(backend: Backend, path: str) -> Any:
     except OSError as exc:
         raise RuntimeFailure(f"cannot load delegate {path!r}: {first_line(exc)}") from None
     old_hook = sys.unraisablehook
-    sys.unraisablehook = lambda _info: None  # a failed Delegate complains from __del__; we report it once
+    # A Delegate that failed to load complains again from its __del__; this run reports it once. Any other
+    # thread's unraisable error in the meantime still reaches the hook that was there.
+    sys.unraisablehook = lambda info: None if _from_delegate(info) else old_hook(info)
     try:
         return loader(path)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -75,6 +77,10 @@ def load_delegate(backend: Backend, path: str) -> Any:
     finally:
         gc.collect()
         sys.unraisablehook = old_hook
+
+
+def _from_delegate(info: Any) -> bool:
+    return "Delegate" in str(getattr(info.object, "__qualname__", "") or info.object)
 
 
 def build_interpreter(backend: Backend, model: Path, threads: int | None, delegate: str | None) -> Any:

@@ -39,6 +39,7 @@ class LiveStatus:
         self.faces: list[dict[str, Any]] = []
         self.counts: Counter[str] = Counter()  # faces that turned to each label (a new face counts once)
         self.last_frame: float | None = None
+        self.model = ""  # the model of the newest result (a reload may swap it)
         self.closed = False
 
     def emit(self, result: FrameResult, image: np.ndarray | None) -> str | None:
@@ -46,6 +47,7 @@ class LiveStatus:
         with self._lock:
             self.frames += 1
             self.last_frame = now
+            self.model = result.model
             self.faces = [
                 {"track": f.track, "label": f.label, "score": round(f.score, 4), "box": list(f.box)}
                 for f in result.faces
@@ -96,4 +98,5 @@ class LiveStatus:
                 "last_frame_age_s": None if last is None else round(self.clock() - last, 2),
                 "faces": list(self.faces),
                 "counts": dict(self.counts),
+                "model": self.model,
             }

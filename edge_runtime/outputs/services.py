@@ -26,18 +26,22 @@ def check_headless(cfg: ServiceSettings) -> None:
         raise RuntimeFailure("--snapshot-dir and --snapshot-on go together (e.g. --snapshot-on happy)")
     if (cfg.serve_token or cfg.serve_token_file) and not cfg.serve:
         raise RuntimeFailure("--serve-token needs --serve")
+    if (cfg.serve_cert or cfg.serve_key) and not cfg.serve:
+        raise RuntimeFailure("--serve-cert and --serve-key need --serve")
     if cfg.serve:
-        from edge_runtime.outputs.web import parse_address
+        from edge_runtime.outputs.web import parse_address, tls_context
 
         parse_address(cfg.serve)
-    if cfg.mqtt:
-        from edge_runtime.outputs.mqtt import parse_url
+        tls_context(cfg.serve_cert, cfg.serve_key)  # both or neither, readable, matching: before the model loads
+    if cfg.mqtt or cfg.mqtt_ca or cfg.mqtt_cert or cfg.mqtt_key:
+        from edge_runtime.outputs.mqtt import check_settings
 
-        parse_url(cfg.mqtt)
+        check_settings(cfg.mqtt, cfg.mqtt_ca, cfg.mqtt_cert, cfg.mqtt_key, cfg.ha_prefix)  # TLS files readable
 
 
-def headless_sinks(cfg: ServiceSettings, source: Source, log: Log) -> list[Sink]:
-    """The sinks these settings ask for, in order; the ones opened are closed again if a later one fails."""
+def headless_sinks(cfg: ServiceSettings, source: Source, log: Log, labels: tuple[str, ...] = ()) -> list[Sink]:
+    """The sinks these settings ask for, in order; the ones opened are closed again if a later one fails.
+    ``labels``: the model's, for Home Assistant's one binary sensor per label."""
     check_headless(cfg)
     sinks: list[Sink] = []
     try:
@@ -45,14 +49,45 @@ def headless_sinks(cfg: ServiceSettings, source: Source, log: Log) -> list[Sink]
         if status is not None:
             sinks.append(status)
         if cfg.serve and status is not None:
+            from edge_runtime.outputs.metrics import Metrics
             from edge_runtime.outputs.web import WebSink, read_token
 
             token = read_token(cfg.serve_token, cfg.serve_token_file)
-            sinks.append(WebSink(cfg.serve, status, log, token=token, fps=cfg.serve_fps))
+            metrics = Metrics(source, labels=labels or None)  # /metrics; a sink itself, fed before the web view
+            sinks.append(metrics)
+            sinks.append(
+                WebSink(
+                    cfg.serve,
+                    status,
+                    log,
+                    token=token,
+                    fps=cfg.serve_fps,
+                    cert=cfg.serve_cert,
+                    key=cfg.serve_key,
+                    metrics=metrics,
+                )
+            )
         if cfg.mqtt and status is not None:
+            from edge_runtime.outputs.ha_discovery import view_url
             from edge_runtime.outputs.mqtt import MqttSink
 
-            sinks.append(MqttSink(cfg.mqtt, status, log, every=cfg.mqtt_every, queue=cfg.mqtt_queue))
+            sinks.append(
+                MqttSink(
+                    cfg.mqtt,
+                    status,
+                    log,
+                    every=cfg.mqtt_every,
+                    queue=cfg.mqtt_queue,
+                    labels=labels,
+                    ca=cfg.mqtt_ca,
+                    cert=cfg.mqtt_cert,
+                    key=cfg.mqtt_key,
+                    ha_discovery=cfg.ha_discovery,
+                    ha_prefix=cfg.ha_prefix,
+                    device_name=cfg.device_name,
+                    view_url=view_url(cfg.serve, bool(cfg.serve_cert), sinks),
+                )
+            )
         if cfg.snapshot_dir and cfg.snapshot_on:
             from edge_runtime.outputs.snapshots import SnapshotSink
 

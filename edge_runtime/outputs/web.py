@@ -1,8 +1,11 @@
 """``--serve``: a live view for a headless device, on the standard library's HTTP server.
 
 ``/`` the page, ``/stream.mjpg`` the annotated video (MJPEG), ``/status.json`` the live panel's data,
-``/healthz`` 200 while frames arrive and 503 while the source is down (for a supervisor). Binds 127.0.0.1
-unless told otherwise; with a token, every request needs ``Authorization: Bearer TOKEN`` or ``?token=``.
+``/healthz`` 200 while frames arrive and 503 while the source is down (for a supervisor), ``/metrics`` the
+run's counters for Prometheus (``metrics.py``). Binds 127.0.0.1 unless told otherwise; with a token, every
+request needs ``Authorization: Bearer TOKEN`` or ``?token=``. With ``--serve-cert``/``--serve-key`` it speaks
+HTTPS only: each connection's TLS handshake runs on that connection's own thread, with a timeout, so a client
+that stalls or fails it holds up nobody else.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import ipaddress
 import json
 import select
 import socket
+import ssl
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +29,8 @@ import numpy as np
 from edge_runtime.errors import RuntimeFailure, first_line
 from edge_runtime.outputs.framehub import FrameHub
 from edge_runtime.outputs.live import LiveStatus
+from edge_runtime.outputs.metrics import CONTENT_TYPE as METRICS_TYPE
+from edge_runtime.outputs.metrics import Metrics
 from edge_runtime.outputs.webpage import PAGE
 from edge_runtime.results import FrameResult
 
@@ -31,6 +38,13 @@ BOUNDARY = "hsframe"
 MAX_VIEWERS = 8  # each viewer holds a thread; more get 503
 SEND_TIMEOUT_S = 10.0  # a viewer that accepts nothing for this long is dropped
 VIEWER_SNDBUF = 128 * 1024  # bytes the kernel may hold for one viewer (a few JPEG frames)
+HANDSHAKE_TIMEOUT_S = 10.0  # HTTPS: a client that has not finished its TLS handshake by then is let go
+CLOSE_NOTIFY_S = 0.5  # HTTPS: how long a closing connection waits for the client's close_notify
+TLS_RECORD = 0x16  # the first byte a TLS client sends (a handshake record); anything else is not TLS
+PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+    b"this web view speaks HTTPS only: use https://\n"
+)
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -67,18 +81,136 @@ def read_token(token: str | None, token_file: str | None) -> str | None:
     return token
 
 
-class WebServer:
-    """The HTTP server on its own thread; request handlers read ``status`` and ``hub`` only."""
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context for ``--serve-cert``/``--serve-key`` (None without them): both or neither; a
+    file that cannot be read, is not PEM, is encrypted or does not match the other is one line."""
+    if cert is None and key is None:
+        return None
+    if not cert or not key:
+        raise RuntimeFailure("--serve-cert and --serve-key go together (HTTPS needs the certificate and its key)")
+    for option, path, marker in (("--serve-cert", cert, "CERTIFICATE-----"), ("--serve-key", key, "PRIVATE KEY-----")):
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise RuntimeFailure(f"{option} {path}: cannot read it ({exc.strerror or first_line(exc)})") from None
+        if marker.encode() not in pem:
+            what = "a PEM certificate" if option == "--serve-cert" else "a PEM private key"
+            raise RuntimeFailure(f"{option} {path}: not {what} (no '-----BEGIN ...{marker}' line)")
+    asked: list[bool] = []
 
-    def __init__(self, host: str, port: int, status: LiveStatus, hub: FrameHub, token: str | None) -> None:
-        self.status, self.hub, self.token = status, hub, token
+    def no_passphrase() -> bytes:  # never a prompt on the terminal: a service has nobody to answer it
+        asked.append(True)
+        return b""
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key, password=no_passphrase)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        if asked:
+            why = "the key is encrypted; hs-run cannot ask for a passphrase (store it unencrypted, mode 600)"
+        elif getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            why = "the key does not belong to the certificate"
+        else:
+            why = f"not a usable certificate and key ({first_line(exc)})"
+        raise RuntimeFailure(f"--serve-cert {cert} / --serve-key {key}: {why}") from None
+    return ctx
+
+
+class _Server(ThreadingHTTPServer):
+    """``ThreadingHTTPServer``, HTTPS when given a context: ``accept`` only accepts; the handshake runs in
+    ``finish_request``, on the connection's own thread."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        conn = _handshake(self.tls, request)
+        if conn is None:
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            _close_tls(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away mid-request (reset, timeout, TLS alert) is routine, not a traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _handshake(ctx: ssl.SSLContext, raw: socket.socket) -> ssl.SSLSocket | None:
+    """The TLS side of one accepted connection, or None (the client left, stalled, spoke plain HTTP or failed
+    the handshake; a plain-HTTP client is told to use https://)."""
+    try:
+        raw.settimeout(HANDSHAKE_TIMEOUT_S)
+        first = raw.recv(1, socket.MSG_PEEK)
+        if not first:
+            return None
+        if first[0] != TLS_RECORD:
+            _refuse_plain(raw)
+            return None
+        conn = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+    except OSError:
+        return None
+    try:
+        conn.do_handshake()
+    except OSError:  # ssl.SSLError is one: a wrong CA on the client's side, a protocol error, a timeout
+        conn.close()
+        return None
+    return conn
+
+
+def _refuse_plain(raw: socket.socket) -> None:
+    """Answer a plain-HTTP request with a plain 400, then read what it sent (up to a bound): closing with its
+    request unread would reset the connection before the client reads the answer."""
+    raw.sendall(PLAIN_HTTP_ANSWER)
+    raw.shutdown(socket.SHUT_WR)
+    raw.settimeout(1.0)
+    left = 64 * 1024
+    while left > 0:
+        chunk = raw.recv(min(left, 4096))
+        if not chunk:
+            break
+        left -= len(chunk)
+
+
+def _close_tls(conn: ssl.SSLSocket) -> None:
+    """Send close_notify (a client reading to the end sees a clean end), waiting a moment at most."""
+    try:
+        conn.settimeout(CLOSE_NOTIFY_S)
+        conn.unwrap().close()
+    except (OSError, ValueError):
+        pass
+    finally:
+        conn.close()
+
+
+class WebServer:
+    """The HTTP(S) server on its own thread; request handlers read ``status``, ``hub`` and ``metrics`` only."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        status: LiveStatus,
+        hub: FrameHub,
+        token: str | None,
+        tls: ssl.SSLContext | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.status, self.hub, self.token, self.metrics = status, hub, token, metrics
         self.names = {host.lower(), socket.gethostname().lower(), f"{socket.gethostname().lower()}.local"}
         handler = _handler(self)
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _Server((host, port), handler)
+            self.httpd.tls = tls
         except OSError as exc:
             raise RuntimeFailure(f"--serve {host}:{port}: cannot listen ({first_line(exc)})") from None
-        self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="web:serve", daemon=True
@@ -147,6 +279,7 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
                 "/status.json": self._status,
                 "/healthz": self._health,
                 "/stream.mjpg": self._stream,
+                "/metrics": self._metrics,
             }
             route.get(url.path, self._missing)()
 
@@ -170,6 +303,12 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
             data = web.status.snapshot()
             data["viewers"] = web.hub.viewers
             self._send(200, json.dumps(data).encode(), "application/json")
+
+        def _metrics(self) -> None:
+            if web.metrics is None:
+                self._missing()
+                return
+            self._send(200, web.metrics.render(viewers=web.hub.viewers).encode(), METRICS_TYPE)
 
         def _health(self) -> None:
             ok, why = web.status.healthy()
@@ -207,10 +346,22 @@ def _handler(web: WebServer) -> type[BaseHTTPRequestHandler]:
 
 
 def _hung_up(conn: socket.socket) -> bool:
-    """True when the viewer closed its end (readable with nothing to read)."""
+    """True when the viewer closed its end (readable with nothing to read). Over TLS nothing can be peeked;
+    a viewer sends nothing after its request, so whatever arrives is its close_notify or its end."""
     try:
         readable, _, _ = select.select([conn], [], [], 0)
-        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+        if not readable:
+            return False
+        if not isinstance(conn, ssl.SSLSocket):
+            return conn.recv(1, socket.MSG_PEEK) == b""
+        timeout = conn.gettimeout()
+        conn.settimeout(0)
+        try:
+            return conn.recv(1) == b""
+        except ssl.SSLWantReadError:  # part of a record so far
+            return False
+        finally:
+            conn.settimeout(timeout)
     except OSError:
         return True
 
@@ -225,16 +376,24 @@ class WebSink:
         log: Callable[[str], None],
         token: str | None = None,
         fps: float = 10.0,
+        cert: str | None = None,
+        key: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``cert``/``key``: PEM files for HTTPS (both or neither); ``metrics``: the collector ``/metrics``
+        shows (a sink of its own, fed before this one; without it ``/metrics`` is 404)."""
         host, port = parse_address(address)
+        tls = tls_context(cert, key)
         self.hub = FrameHub(fps)
         try:
-            self.server = WebServer(host, port, status, self.hub, token)
+            self.server = WebServer(host, port, status, self.hub, token, tls=tls, metrics=metrics)
         except BaseException:
             self.hub.close()
             raise
         shown = f"[{host}]" if ":" in host else host
-        log(f"web view on http://{shown}:{self.server.port}/ (status.json, healthz, stream.mjpg)")
+        scheme = "https" if tls else "http"
+        paths = "status.json, healthz, stream.mjpg" + (", metrics" if metrics else "")
+        log(f"web view on {scheme}://{shown}:{self.server.port}/ ({paths})")
         if not is_loopback(host):
             log(
                 f"warning: --serve {host} is reachable from other machines"

@@ -24,6 +24,7 @@ table{border-collapse:collapse;margin:6px 0 12px}td,th{padding:3px 10px 3px 0;te
 <h1>hs-run <span id="state" class="state">connecting</span></h1>
 <div><span id="fps">0.0</span> FPS &middot; <span id="frames">0</span> frames &middot;
 <span id="viewers">0</span> viewer(s)</div>
+<div>model <span id="model"></span></div>
 <h2 style="font-size:15px">Faces now</h2>
 <table><thead><tr><th>face</th><th>label</th><th>score</th></tr></thead><tbody id="faces"></tbody></table>
 <h2 style="font-size:15px">Since start</h2>
@@ -50,6 +51,7 @@ async function poll() {
     document.getElementById("fps").textContent = s.fps.toFixed(1);
     document.getElementById("frames").textContent = s.frames;
     document.getElementById("viewers").textContent = s.viewers;
+    document.getElementById("model").textContent = s.model;
     rows("faces", s.faces.length ? s.faces.map(f => ["#" + f.track, f.label, f.score.toFixed(2)])
                                  : [["none", "", ""]]);
     rows("counts", Object.entries(s.counts).map(([k, v]) => [k, v]));

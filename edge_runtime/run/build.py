@@ -18,7 +18,7 @@ from edge_runtime.outputs.services import check_headless, headless_sinks
 from edge_runtime.outputs.sinks import JsonLinesFile, JsonLinesStdout, Sink, VideoFile, WindowSink, gui_problem
 from edge_runtime.run.pipeline import Lane, Pipeline, SearchPlan
 from edge_runtime.run.stats import StageStats
-from edge_runtime.run.track import Steadiness, Tracker
+from edge_runtime.run.track import Tracker, tracker_for
 
 Log = Callable[[str], None]
 
@@ -47,8 +47,7 @@ def build_classifier(cfg: RunConfig) -> Classifier:
 
 def build_tracker(clf: Classifier) -> Tracker:
     """The tracker decides labels as the model's metadata says: labels, threshold, uncertain band."""
-    info = clf.info
-    return Tracker(info.labels, info.threshold, Steadiness(uncertain=info.uncertain_band))
+    return tracker_for(clf.info)
 
 
 def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -> Detector | None:
@@ -59,7 +58,7 @@ def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -
     return open_detector(cfg.faces.detector, cfg.faces.detector_model, threads, cfg.faces.detect_width, log)
 
 
-def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
+def build_sinks(cfg: RunConfig, source: Source, log: Log, labels: tuple[str, ...] = ()) -> list[Sink]:
     """Every output the settings ask for, each checked (writable, not a folder) before the first frame.
     Built in order, so a sink that fails to open closes the ones opened before it."""
     sinks: list[Sink] = []
@@ -76,7 +75,7 @@ def build_sinks(cfg: RunConfig, source: Source, log: Log) -> list[Sink]:
                 log(f"no window ({problem}); running headless")
             else:
                 sinks.append(WindowSink())
-        sinks += headless_sinks(cfg.services, source, log)
+        sinks += headless_sinks(cfg.services, source, log, labels)
     except BaseException:
         for s in sinks:
             s.close(False)

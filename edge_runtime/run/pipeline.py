@@ -24,7 +24,7 @@ from edge_runtime.outputs.draw import annotate
 from edge_runtime.outputs.sinks import Sink
 from edge_runtime.results import FaceResult, FrameResult
 from edge_runtime.run.stats import StageStats
-from edge_runtime.run.track import Tracker
+from edge_runtime.run.track import Tracker, same_decision, tracker_for
 from edge_runtime.run.workers import FrameWorkers
 
 _END = object()  # what next() returns once a source has no more frames
@@ -106,6 +106,7 @@ class Seen:
     faces: list[Face | None]
     probs: list[np.ndarray]
     seconds: dict[str, float]
+    classifier: Classifier  # the model that made ``probs`` (a reload may swap it between frames)
 
 
 class Pipeline:
@@ -126,8 +127,6 @@ class Pipeline:
         """``more_lanes``: twins of (classifier, detector) with their own interpreters; with any, frames are
         analysed side by side, one worker thread per lane. Not with Haar: its search depends on the tracker."""
         self.classifier, self.detector, self.tracker, self.sinks = classifier, detector, tracker, sinks
-        # the model's training crop, as this detector must cut it (computed once: metadata and detector are fixed)
-        self.crop = crop_rule(classifier.spec.face_crop, detector.name if detector else "haar")
         self.align = align
         self.stats = stats or StageStats()
         self.log = log
@@ -150,11 +149,23 @@ class Pipeline:
         found = [det.near(frame.image, frame.order, b) for b in hints]
         return [Face(b) for b in found if b is not None]
 
-    def pixels(self, frame: Frame, face: Face | None) -> np.ndarray:
-        """The model's pixels for one face (the measured crop for this detector), or for the whole frame."""
+    def pixels(self, frame: Frame, face: Face | None, clf: Classifier | None = None) -> np.ndarray:
+        """The model's pixels for one face (the model's training crop, as this detector must cut it), or for
+        the whole frame."""
         assert frame.image is not None
-        region = frame.image if face is None else face_region(frame.image, face, self.crop, self.align)
-        return to_model_pixels(region, self.classifier.spec, frame.order)
+        spec = (clf or self.classifier).spec
+        if face is None:
+            return to_model_pixels(frame.image, spec, frame.order)
+        crop = crop_rule(spec.face_crop, face.found_by or (self.detector.name if self.detector else "haar"))
+        return to_model_pixels(face_region(frame.image, face, crop, self.align), spec, frame.order)
+
+    def swap(self, lanes: Sequence[Lane]) -> None:
+        """Analyse the frames not yet taken with ``lanes`` (a new model's, one per worker, same detectors):
+        frames already out finish on the old model, and their results say so."""
+        if len(lanes) != len(self.lanes):
+            raise ValueError(f"swap needs {len(self.lanes)} lanes, not {len(lanes)}")
+        self.lanes = list(lanes)
+        self.classifier = self.lanes[0].classifier
 
     def analyse(self, frame: Frame, lane: Lane, independent: bool = False) -> Seen:
         """One readable frame through detect, preprocess, infer and the probabilities, on ``lane``'s own
@@ -163,13 +174,13 @@ class Pipeline:
         faces = self.faces(frame, lane, independent)
         t1 = time.perf_counter()
         clf = lane.classifier
-        tensors = [clf.to_tensor(self.pixels(frame, f)) for f in faces]
+        tensors = [clf.to_tensor(self.pixels(frame, f, clf)) for f in faces]
         t2 = time.perf_counter()
         raws = [clf.infer(t) for t in tensors]
         t3 = time.perf_counter()
         probs = [clf.probabilities(r) for r in raws]
         seconds = {"detect": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": time.perf_counter() - t3}
-        return Seen(frame, faces, probs, seconds)
+        return Seen(frame, faces, probs, seconds, clf)
 
     def track(self, seen: Seen) -> list[FaceResult]:
         """The tracker's results for an analysed frame (in the source's order), and its stage timings."""
@@ -178,6 +189,8 @@ class Pipeline:
         assert frame.image is not None
         h, w = frame.image.shape[:2]
         full: Box = (0, 0, w, h)
+        if not same_decision(seen.classifier.info, self.tracker):  # a swapped-in model with other labels
+            self.tracker = tracker_for(seen.classifier.info)
         results = self.tracker.update([f.box if f else full for f in faces], seen.probs, frame.clock)
         if self.detector is not None:
             st.add("detect", seen.seconds["detect"])
@@ -209,16 +222,19 @@ class Pipeline:
         limits: Limits = Limits(),
         stop: threading.Event | None = None,
         summary: Summary | None = None,
+        between: Callable[[Pipeline], None] | None = None,
     ) -> Summary:
         """Every result of ``stream`` handed to the sinks, until the stream ends or a sink says stop.
         ``summary`` (the caller's, if given) is filled in as frames go, so it is complete even when a sink
-        raises."""
+        raises. ``between`` runs after each frame's outputs (a model reload swaps there)."""
         summary = summary if summary is not None else Summary()
         for result in self.stream(source, limits, stop, summary):
             reason = self.output(result)
             if reason:
                 summary.stopped_by = reason
                 break
+            if between is not None:
+                between(self)
         return summary
 
     def stream(
@@ -235,7 +251,12 @@ class Pipeline:
         st = self.stats
         started = st.started = time.perf_counter()
         frames = iter(source.frames())
-        workers = FrameWorkers(frames, self.lanes, self.analyse) if len(self.lanes) > 1 else None
+        # workers look their lane up by number for each frame, so a swap reaches the frames not yet taken
+        workers = (
+            FrameWorkers(frames, range(len(self.lanes)), lambda f, i: self.analyse(f, self.lanes[i]))
+            if len(self.lanes) > 1
+            else None
+        )
         items: Iterator[Seen | Frame | None] = iter(workers) if workers else frames
         try:
             while True:
@@ -275,17 +296,20 @@ class Pipeline:
             return None
         if independent:
             self.tracker.reset()
-        faces = self.track(seen or self.analyse(frame, self.lanes[0], independent))
+        seen = seen or self.analyse(frame, self.lanes[0], independent)
+        faces = self.track(seen)
         summary.frames += 1
         self.stats.frames += 1
         summary.results += len(faces)
         summary.labels.update(r.label for r in faces)
         if summary.first_result_s is None:
             summary.first_result_s = time.perf_counter() - self.stats.started
-        return frame_result(frame, faces)
+        return frame_result(frame, faces, seen.seconds, seen.classifier.ident)
 
 
-def frame_result(frame: Frame, faces: Sequence[FaceResult]) -> FrameResult:
+def frame_result(
+    frame: Frame, faces: Sequence[FaceResult], seconds: dict[str, float] | None = None, model: str = ""
+) -> FrameResult:
     """A frame and its faces' results as the typed result every output and the API receive."""
     return FrameResult(
         index=frame.index,
@@ -295,6 +319,8 @@ def frame_result(frame: Frame, faces: Sequence[FaceResult]) -> FrameResult:
         clock=frame.clock,
         image=frame.image,
         order=frame.order,
+        seconds=dict(seconds or {}),
+        model=model,
     )
 
 

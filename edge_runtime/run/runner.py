@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from edge_runtime.config import RunConfig
 from edge_runtime.errors import RuntimeFailure, SourceGaveUp, WriteFailed, first_line
@@ -12,13 +13,14 @@ from edge_runtime.model.classifier import Classifier
 from edge_runtime.outputs.sinks import Sink
 from edge_runtime.run.build import Log, build_classifier, build_pipeline, build_sinks, check_config
 from edge_runtime.run.pipeline import Limits, Summary
+from edge_runtime.run.reload import Reloader
 from edge_runtime.run.stats import StageStats
 
 
 def describe(clf: Classifier) -> str:
     inp, info = clf.runner.input, clf.info
     return (
-        f"model {clf.path.name}: input {'x'.join(map(str, inp.shape[1:]))} {inp.dtype}, labels "
+        f"model {clf.ident}: input {'x'.join(map(str, inp.shape[1:]))} {inp.dtype}, labels "
         f"{','.join(info.labels)} ({info.output}, threshold {info.threshold:g}), "
         f"roi {info.preprocessing.face_crop.roi}"
     )
@@ -34,8 +36,14 @@ def close_all(sinks: list[Sink], ok: bool, log: Log) -> None:
             log(f"closing an output failed: {first_line(exc)}")
 
 
-def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
-    """Load, open, run, close; the summary and timings are logged whatever ends the run."""
+def execute(
+    cfg: RunConfig,
+    stop: threading.Event,
+    log: Log,
+    reload: tuple[threading.Event, Callable[[], RunConfig]] | None = None,
+) -> Summary:
+    """Load, open, run, close; the summary and timings are logged whatever ends the run. ``reload``: the
+    flag a reload request sets and how to read the settings again (``run/reload.py``)."""
     check_config(cfg)
     clf = build_classifier(cfg)
     trigger = cfg.services.snapshot_on
@@ -58,7 +66,7 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
     )
     log(f"source {source.name} ({'live, newest frame only' if source.live else 'every frame'})")
     try:
-        sinks = build_sinks(cfg, source, log)
+        sinks = build_sinks(cfg, source, log, clf.info.labels)
     except BaseException:
         source.close()
         raise
@@ -70,7 +78,8 @@ def execute(cfg: RunConfig, stop: threading.Event, log: Log) -> Summary:
             side = f", {n} frames at once (one worker per thread, 1 + 1 interpreter threads each)" if n > 1 else ""
             log(f"face detector {pipeline.detector.name}{side}")
         limits = Limits(cfg.max_frames, cfg.duration, cfg.stats_every_s if cfg.stats else None)
-        pipeline.run(source, limits, stop, summary)
+        reloader = Reloader(cfg, reload[1], log, reload[0]) if reload else None
+        pipeline.run(source, limits, stop, summary, reloader.poll if reloader else None)
         ok = True
     except RuntimeFailure as exc:  # an output could not be written, or the source could not be opened
         output = isinstance(exc, WriteFailed | OutputRefused)

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge_runtime.model.decision import label_index, uncertain_distance
 from edge_runtime.model.preprocess import Box
+from edge_runtime.model.spec import ModelInfo
 from edge_runtime.results import FaceResult
 
 UNCERTAIN = "uncertain"
@@ -95,6 +96,20 @@ def ema_weight(dt: float, tau_s: float) -> float:
     if tau_s <= 0.0:
         return 1.0
     return 1.0 - math.exp(-max(dt, 0.0) / tau_s)
+
+
+def tracker_for(info: ModelInfo) -> Tracker:
+    """The tracker that decides labels as a model's metadata says: labels, threshold, uncertain band."""
+    return Tracker(info.labels, info.threshold, Steadiness(uncertain=info.uncertain_band))
+
+
+def same_decision(info: ModelInfo, tracker: Tracker) -> bool:
+    """Whether ``tracker`` decides as ``info`` says, so a swapped-in model keeps the faces' tracks."""
+    return (info.labels, info.threshold, info.uncertain_band) == (
+        tracker.labels,
+        tracker.threshold,
+        tracker.steadiness.uncertain,
+    )
 
 
 class Tracker:

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from edge_runtime.cli.kit import exit_code_for
 from edge_runtime.errors import RuntimeFailure
 from edge_runtime.model.classifier import load_classifier
 
@@ -35,7 +36,7 @@ def main(path: str) -> int:
         probs = clf.classify(np.zeros((1, spec.height, spec.width, spec.channels), np.uint8))
     except RuntimeFailure as exc:
         print(str(exc), file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     print(" ".join(f"{p:.4f}" for p in probs[0]))
     return 0
 

@@ -34,7 +34,8 @@ def test_json_lines_schema_on_stdout(models, tmp_path):
     recs = records(res.stdout)
     assert [r["frame"] for r in recs] == list(range(5))
     for r in recs:
-        assert set(r) == {"frame", "time", "source", "results"} and r["source"] == str(video)
+        assert set(r) == {"frame", "time", "source", "results", "model"} and r["source"] == str(video)
+        assert r["model"].startswith(Path(models["int8"]).name + "#")
         assert isinstance(r["time"], float) and abs(r["time"] - time.time()) < 600
         (face,) = r["results"]
         assert set(face) == {"box", "label", "score", "scores", "track"}

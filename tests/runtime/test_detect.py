@@ -270,3 +270,73 @@ def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
     for i in range(4):
         pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR", clock=i / 30))
     assert len(calls) == 4
+
+
+class Fixed:
+    """A stand-in detector part that returns the same faces and counts its calls."""
+
+    name = "fixed"
+
+    def __init__(self, faces: list) -> None:
+        self.faces, self.calls = faces, 0
+
+    def detect(self, image, order="BGR"):
+        self.calls += 1
+        return list(self.faces)
+
+    def twin(self, threads=1):
+        return Fixed(self.faces)
+
+
+def test_the_pair_runs_short_range_only_where_full_range_found_nothing_or_always_when_merging():
+    from edge_runtime.faces.pair import BlazeFacePair
+
+    far_face = Face((100, 100, 40, 40), 0.9, None, "blazeface-full")
+    same_face = Face((102, 98, 42, 42), 0.95, None, "blazeface")
+    near_face = Face((300, 50, 200, 200), 0.8, None, "blazeface")
+    image = np.zeros((360, 640, 3), np.uint8)
+
+    far, short = Fixed([far_face]), Fixed([same_face, near_face])
+    room = BlazeFacePair("blazeface-room", far, short, merge=False)  # type: ignore[arg-type]
+    assert room.detect(image) == [far_face] and short.calls == 0
+    far.faces = []
+    assert room.detect(image) == [same_face, near_face] and short.calls == 1
+
+    far.faces = [far_face]
+    both = BlazeFacePair("blazeface-both", far, short, merge=True)  # type: ignore[arg-type]
+    found = both.detect(image)
+    assert found == [same_face, near_face], "one face found twice is kept once, by its better score"
+    assert both.traits.twins and both.twin(1).name == "blazeface-both"
+
+
+def test_each_face_is_cut_by_the_crop_rule_of_the_model_that_found_it():
+    from edge_runtime.io.sources import Frame
+    from edge_runtime.model.classifier import PACKAGED_MODEL, load_classifier
+    from edge_runtime.model.preprocess import to_model_pixels
+    from edge_runtime.model.spec import crop_rule
+    from edge_runtime.run.pipeline import Pipeline
+    from edge_runtime.run.track import tracker_for
+
+    clf = load_classifier(PACKAGED_MODEL, threads=1)
+    pipe = Pipeline(clf, Fixed([]), tracker_for(clf.info), [])  # type: ignore[arg-type]
+    image = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    frame = Frame(image, 0, 0.0, "t", clock=0.0)
+    for model in ("blazeface", "blazeface-full"):
+        face = Face((200, 100, 80, 80), 0.9, None, model)
+        want = to_model_pixels(face_region(image, face, crop_rule(clf.spec.face_crop, model), True), clf.spec, "BGR")
+        assert np.array_equal(pipe.pixels(frame, face), want)
+    near, far = (pipe.pixels(frame, Face((200, 100, 80, 80), 0.9, None, m)) for m in ("blazeface", "blazeface-full"))
+    assert not np.array_equal(near, far), "the two models' boxes sit differently on a face: different cuts"
+
+
+@needs_blazeface
+def test_the_room_detectors_open_find_the_drawn_faces_and_twin():
+    from edge_runtime.faces.detect import open_detector
+
+    scene = drawn("scene")
+    for name in ("blazeface-room", "blazeface-both"):
+        det = open_detector(name, threads=1)
+        assert det.name == name and det.traits.twins
+        faces = det.detect(scene)
+        assert len(faces) == 2 and {f.found_by for f in faces} <= {"blazeface", "blazeface-full"}
+        assert len(det.twin(1).detect(scene)) == 2

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from edge_runtime.cli.kit import exit_code_for
 from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
 from edge_runtime.model import tflite_meta, validate
 from edge_runtime.model.classifier import PACKAGED_MODEL, load_classifier
@@ -229,7 +230,7 @@ def test_issue8_input_shape_is_refused_in_one_line_quickly(tmp_path):
     with pytest.raises(RuntimeFailure) as info:
         load_classifier(path, backend=TRIPWIRE)  # refused before any interpreter (TRIPWIRE would fail)
     message = str(info.value)
-    assert "\n" not in message and info.value.exit_code == EXIT_USAGE
+    assert "\n" not in message and exit_code_for(info.value) == EXIT_USAGE
     assert message.startswith(f"{path} is corrupt: input tensor 0 declares shape [1, 5767216, 48, 1] (277 M elements)")
 
 

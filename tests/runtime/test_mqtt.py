@@ -31,7 +31,8 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 class Broker:
     """mosquitto on 127.0.0.1:port with a persistence file, so a subscriber's session survives a restart."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra: str = "") -> None:
+        """``extra``: more configuration, e.g. a second listener with TLS (test_mqtt_tls.py)."""
         if not Path(MOSQUITTO).exists():
             pytest.skip("no mosquitto broker (apt-get install mosquitto)")
         with socket.socket() as s:
@@ -39,9 +40,10 @@ class Broker:
             self.port = int(s.getsockname()[1])
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"allow_anonymous true\npersistence true\n"
             f"persistence_location {folder}/\nautosave_interval 0\n"
             f"user {getpass.getuser()}\n"  # as root it would switch to 'mosquitto', who cannot write {folder}
+            f"listener {self.port} 127.0.0.1\n{extra}"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -75,7 +77,8 @@ def broker(tmp_path):
 class Listener:
     """A subscriber to PREFIX/# with a persistent session (QoS 1 messages wait for it across restarts)."""
 
-    def __init__(self, port: int, prefix: str, name: str = "listener") -> None:
+    def __init__(self, port: int, prefix: str, name: str = "listener", also: tuple[str, ...] = ()) -> None:
+        """``also``: more topic filters (e.g. Home Assistant's discovery topics, test_ha_discovery.py)."""
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
@@ -83,7 +86,7 @@ class Listener:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, clean_session=False)
         self.client.reconnect_delay_set(1, 1)
         self.client.on_message = lambda c, u, m: self._got(m.topic, m.payload, bool(m.retain))
-        self.client.on_connect = lambda c, u, f, r, p: c.subscribe(f"{prefix}/#", qos=1)
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe([(t, 1) for t in (f"{prefix}/#", *also)])
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from edge_runtime.cli.kit import exit_code_for
 from edge_runtime.errors import EXIT_USAGE, RuntimeFailure
 from edge_runtime.model.classifier import MODELS_DIR, PACKAGED_MODEL
 from edge_runtime.model.compat_check import check_runtime_version, parse_version, runtime_version_problem
@@ -52,7 +53,7 @@ def test_newer_model_on_tflite_runtime_is_refused_with_both_versions_and_the_fix
     with pytest.raises(RuntimeFailure) as info:
         check_runtime_version(needing("2.17.0"), TFLRT_214, path="model.tflite")
     message = str(info.value)
-    assert info.value.exit_code == EXIT_USAGE and "\n" not in message
+    assert exit_code_for(info.value) == EXIT_USAGE and "\n" not in message
     assert message.startswith("model.tflite: ")
     assert "2.17.0" in message and "tflite_runtime.interpreter is 2.14.0" in message
     assert "hs-convert" in message and "--target tflite-runtime" in message

@@ -102,7 +102,7 @@ def test_token_on_every_endpoint():
     w = Web(token="s3cret")
     try:
         w.feed()
-        for path in ("/", "/status.json", "/healthz", "/stream.mjpg"):
+        for path in ("/", "/status.json", "/healthz", "/stream.mjpg", "/metrics"):
             assert get(w.port, path)[0] == 401, path
             assert get(w.port, path + "?token=wrong")[0] == 401, path
         assert get(w.port, "/status.json", {"Authorization": "Bearer s3cret"})[0] == 200
