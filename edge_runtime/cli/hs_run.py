@@ -369,7 +369,12 @@ def run(
         ),
     ] = None,
     mqtt_every: Annotated[
-        float, typer.Option(rich_help_panel="Device service", min=1.0, help="seconds between periodic MQTT summaries (also sent on each change)")
+        float,
+        typer.Option(
+            rich_help_panel="Device service",
+            min=1.0,
+            help="seconds between periodic MQTT summaries (also sent on each change)",
+        ),
     ] = D["mqtt_every"],
     mqtt_queue: Annotated[
         int, typer.Option(rich_help_panel="Device service", min=1, help="MQTT events kept while the broker is away")
