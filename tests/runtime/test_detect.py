@@ -150,10 +150,15 @@ def test_without_the_files_the_default_falls_back_to_haar_with_one_note(monkeypa
 
 
 @needs_blazeface
-def test_the_default_is_blazeface_when_installed():
+def test_the_default_sees_a_room_when_both_blazeface_files_are_installed(monkeypatch):
     notes: list[str] = []
-    assert detect.open_detector(None, log=notes.append).name == "blazeface" and not notes
+    assert detect.open_detector(None, log=notes.append).name == "blazeface-room" and not notes
     assert detect.open_detector("blazeface-full").name == "blazeface-full"
+    real = detect.find_model_file
+    monkeypatch.setattr(detect, "find_model_file", lambda f: None if "full" in f else real(f))
+    assert detect.open_detector(None, log=notes.append).name == "blazeface" and not notes, "short range alone"
+    with pytest.raises(RuntimeFailure, match=r"face_detection_full_range\.tflite not found"):
+        detect.open_detector("blazeface-room")
 
 
 def test_detector_model_with_a_bad_file_is_one_line(tmp_path):
@@ -262,7 +267,7 @@ def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
 
     cfg = RunConfig.from_flat(model=str(PACKAGED_MODEL), source="x", threads=1)
     pipe = build_pipeline(cfg, build_classifier(cfg), [])
-    assert pipe.detector is not None and pipe.detector.name == "blazeface"
+    assert pipe.detector is not None and pipe.detector.name == "blazeface-room"
     calls = []
     real = pipe.detector.detect
     pipe.detector.detect = lambda img, order="BGR": calls.append(1) or real(img, order)  # type: ignore[method-assign]

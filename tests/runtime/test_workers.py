@@ -201,7 +201,10 @@ def test_blazeface_lanes_are_twins_with_their_own_one_thread_interpreters(models
     lanes = build_lanes(cfg, clf, det)
     assert len(lanes) == 2
     pairs = [(clf, det), *((lane.classifier, lane.detector) for lane in lanes)]
-    assert len({id(x) for c, d in pairs for x in (c.runner.interp, d.interp)}) == 6  # type: ignore[union-attr]
+    interpreters = [c.runner.interp for c, _ in pairs]
+    for _, d in pairs:
+        interpreters += [d.far_range.interp, d.short_range.interp]  # type: ignore[union-attr]
+    assert len({id(x) for x in interpreters}) == 9, "every lane has its own three interpreters"
     frame = np.zeros((120, 160, 3), np.uint8)
     pixels = np.full((*clf.runner.input.shape[1:3], clf.runner.input.shape[3]), 90, np.uint8)
     for lane in lanes:
