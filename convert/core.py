@@ -44,7 +44,7 @@ class Reference:
     threshold: float
 
 
-def _kinds(quantize: list[str] | tuple[str, ...] | None) -> list[str]:
+def output_kinds(quantize: list[str] | tuple[str, ...] | None) -> list[str]:
     asked = [q.strip().lower() for q in (quantize or []) if q and q.strip()]
     unknown = [q for q in asked if q not in KINDS]
     if unknown:
@@ -109,7 +109,7 @@ def _check_options(
     quantize: list[str] | tuple[str, ...] | None, target: str, calibration_samples: int, max_accuracy_drop: float
 ) -> list[str]:
     """Option errors first: they need no file and no TensorFlow."""
-    kinds = _kinds(quantize)
+    kinds = output_kinds(quantize)
     if target not in compat.TARGETS:
         raise ConvertError(f"unknown --target {target!r}; choose from {', '.join(compat.TARGETS)}")
     if calibration_samples < calibration.MIN_SAMPLES:

@@ -381,11 +381,11 @@ def test_unknown_choice_is_a_usage_error(option, value, choices, tmp_path):
 
 def test_kinds_are_case_insensitive_and_library_calls_still_checked():
     from convert.cli import Quantize, Target
-    from convert.core import _kinds
+    from convert.core import output_kinds
 
     assert [q.value for q in Quantize] == ["float16", "dynamic", "int8"]
     assert [t.value for t in Target] == ["litert", "tflite-runtime"]
-    assert _kinds(["INT8", "float16"]) == ["float32", "float16", "int8"]
+    assert output_kinds(["INT8", "float16"]) == ["float32", "float16", "int8"]
 
 
 def test_help_shows_choices_and_defaults_and_version():

@@ -83,12 +83,12 @@ def test_tflite_runtime_target_refuses_newer_or_unknown_ops():
 
 
 def test_quantize_kinds_are_validated():
-    from convert.core import _kinds
+    from convert.core import output_kinds
 
-    assert _kinds(["int8", "dynamic", "int8"]) == ["float32", "dynamic", "int8"]
-    assert _kinds([]) == ["float32"]
+    assert output_kinds(["int8", "dynamic", "int8"]) == ["float32", "dynamic", "int8"]
+    assert output_kinds([]) == ["float32"]
     with pytest.raises(ConvertError, match="unknown --quantize int4"):
-        _kinds(["int4"])
+        output_kinds(["int4"])
 
 
 def test_labels_follow_the_device_decision_rule():

@@ -38,11 +38,11 @@ def test_metrics_use_the_one_decision_rule_at_the_given_threshold():
 def test_distributed_accuracy_uses_the_configured_threshold_not_0_5():
     import tensorflow as tf
 
-    from train.dist_loop import _correct
+    from train.dist_loop import correct_count
 
     y = tf.constant([0, 1, 0])
     p = tf.constant([[0.6], [0.8], [0.65]])  # one sigmoid unit: P(sad)
-    assert float(_correct(y, p, 2, 0.7)) == 3.0
-    assert float(_correct(y, p, 2, 0.5)) == 1.0
+    assert float(correct_count(y, p, 2, 0.7)) == 3.0
+    assert float(correct_count(y, p, 2, 0.5)) == 1.0
     three = tf.constant([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
-    assert float(_correct(tf.constant([1, 0]), three, 3, 0.9)) == 2.0  # softmax: the most probable label
+    assert float(correct_count(tf.constant([1, 0]), three, 3, 0.9)) == 2.0  # softmax: the most probable label

@@ -15,7 +15,7 @@ from train.augment import ERASE_AREA, augment_pixels, random_erase
 from train.cli import app
 from train.config import TrainConfig
 from train.model import build_model, scaled
-from train.trainer import SparseSmoothedCrossentropy, _optimizer, ema_options, make_loss
+from train.trainer import SparseSmoothedCrossentropy, ema_options, make_loss, make_optimizer
 
 
 def _filters(model: keras.Model) -> list[int]:
@@ -71,7 +71,7 @@ def test_ema_weights_are_what_each_epoch_validates_and_saves():
     y = (x.mean(axis=(1, 2, 3)) > 127).astype(np.float32)
     model = build_model(16, 1, arch="compact", width=0.5)
     steps = 5  # 40 images, batch 8
-    opt = _optimizer(TrainConfig(learning_rate=0.01, ema_momentum=0.8), steps)
+    opt = make_optimizer(TrainConfig(learning_rate=0.01, ema_momentum=0.8), steps)
     assert opt.use_ema and opt.ema_overwrite_frequency == steps
     model.compile(optimizer=opt, loss="binary_crossentropy")
     gaps: list[float] = []

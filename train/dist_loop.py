@@ -20,7 +20,7 @@ def _per_example_loss(y, p, num_classes: int):
     return keras.losses.sparse_categorical_crossentropy(y, p)
 
 
-def _correct(y, p, num_classes: int, threshold: float):
+def correct_count(y, p, num_classes: int, threshold: float):
     """How many predictions are right, by the same decision rule (and threshold) as the device's."""
 
     def labels(out: np.ndarray) -> np.ndarray:
@@ -61,13 +61,13 @@ def fit_distributed(
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss * global_batch, _correct(y, p, num_classes, threshold), tf.cast(tf.shape(y)[0], tf.float32)
+        return loss * global_batch, correct_count(y, p, num_classes, threshold), tf.cast(tf.shape(y)[0], tf.float32)
 
     def eval_step(x, y):
         p = model(x, training=False)
         return (
             tf.reduce_sum(_per_example_loss(y, p, num_classes)),
-            _correct(y, p, num_classes, threshold),
+            correct_count(y, p, num_classes, threshold),
             tf.cast(tf.shape(y)[0], tf.float32),
         )
 

@@ -67,7 +67,7 @@ def class_weights(train: list[Sample], num_classes: int, mode: str) -> dict[int,
     return {c: float(len(train) / (num_classes * counts[c])) for c in range(num_classes)}
 
 
-def _optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr: Any = cfg.learning_rate
     if cfg.lr_schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(
@@ -165,7 +165,7 @@ def _build(
         loss = make_loss(k, cfg.label_smoothing)
         # Two classes: accuracy at the configured threshold, the device's decision rule, not Keras' 0.5.
         accuracy = keras.metrics.BinaryAccuracy(name="accuracy", threshold=cfg.threshold) if k == 2 else "accuracy"
-        model.compile(optimizer=_optimizer(cfg, steps), loss=loss, metrics=[accuracy])
+        model.compile(optimizer=make_optimizer(cfg, steps), loss=loss, metrics=[accuracy])
         return model
 
 
