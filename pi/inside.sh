@@ -102,7 +102,7 @@ fi
 note "raw outputs of the packaged models written"
 
 if [ "${3:-tests}" = tests ] && [ -s /hs/tests.args ]; then
-	"${pip[@]}" install pytest pytest-timeout
+	"${pip[@]}" install pytest pytest-timeout prometheus-client
 	mapfile -t args </hs/tests.args
 	t0=$(now)
 	cd /hs
