@@ -134,17 +134,18 @@ def config_from(params: dict[str, Any]) -> RunConfig:
 
 def reread_settings() -> RunConfig:
     """The settings as a restart would read them: the config file again, then the command line."""
-    import click
-
     from edge_runtime.cli.configfile import with_config
 
     command = typer.main.get_command(app)
+    args = with_config(command.params, sys.argv[1:])
     try:
-        args = with_config(command.params, sys.argv[1:])
         with command.make_context(PROG, list(args), resilient_parsing=False) as ctx:
             return config_from(dict(ctx.params))
-    except click.ClickException as exc:
-        raise RuntimeFailure(f"the settings: {exc.format_message()}") from None
+    except Exception as exc:
+        # click's usage errors, from click itself or typer's vendored copy: known by what they offer
+        if hasattr(exc, "format_message"):
+            raise RuntimeFailure(f"the settings: {exc.format_message()}") from None
+        raise
 
 
 def _exit_code(stop: StopFlag) -> int:

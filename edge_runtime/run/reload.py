@@ -71,6 +71,12 @@ class Reloader:
         except (RuntimeFailure, OSError, ValueError) as exc:
             self.log(f"reload refused: {first_line(exc)}; still running {self._running()}")
             return
+        except Exception as exc:  # noqa: BLE001 - a bug must not end the thread with a traceback, nor the run
+            self.log(
+                f"reload refused: internal error {type(exc).__name__}: {first_line(exc)}; still running "
+                f"{self._running()}"
+            )
+            return
         restart = [f.name for f in fields(RunConfig) if f.name not in LIVE and _differs(cfg, self.current, f.name)]
         if restart:
             self.log(f"reload: {', '.join(restart)} changed in the settings; they take effect at the next start")

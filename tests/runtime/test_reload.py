@@ -97,3 +97,18 @@ def test_a_model_for_whole_frames_is_refused_for_a_face_run():
     with pytest.raises(RuntimeFailure, match="classifies frames"):
         check_model(frame_model, "face")
     check_model(load_classifier(MODELS_DIR / "happysad_int8.tflite", threads=1), "face")
+
+
+def test_the_settings_are_read_again_without_click_installed(tmp_path, monkeypatch):
+    """Typer may vendor click (no click package on a Pi): reading the settings again must not need it."""
+    from edge_runtime.cli.hs_run import reread_settings
+
+    config = tmp_path / "hs-run.toml"
+    config.write_text('model = "happysad-binary"\n')
+    monkeypatch.setitem(sys.modules, "click", None)  # `import click` now fails, as where it is absent
+    monkeypatch.setattr(sys, "argv", ["hs-run", "--config", str(config), "--source", "x.mp4", "--threads", "1"])
+    cfg = reread_settings()
+    assert cfg.model == "happysad-binary" and cfg.input.source == "x.mp4" and cfg.threads == 1
+    config.write_text("threads = 0\n")  # below --threads' minimum
+    with pytest.raises(RuntimeFailure):
+        reread_settings()
