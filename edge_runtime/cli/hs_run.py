@@ -20,7 +20,6 @@ import typer
 from edge_runtime.cli.kit import exit_code_for, fail, report_bug, run_app, say, version_callback
 from edge_runtime.config import RunConfig, flat_defaults, flat_names
 from edge_runtime.errors import EXIT_INTERNAL, EXIT_SIGINT, EXIT_SIGTERM, RuntimeFailure, Terminated
-from edge_runtime.io.sources import DEVICE_THREADS
 from edge_runtime.model.classifier import ModelOptions
 
 PROG = "hs-run"
@@ -465,20 +464,19 @@ def main() -> None:
 
 
 def leave(code: object) -> None:
-    """Exit with ``code``. A device thread still inside OpenCV (a stalled stream's read, a FIFO's open) was
-    abandoned by its source's close(); letting the interpreter tear down under it runs OpenCV's C++ static
-    destructors beside a live thread, which aborts ('terminate called without an active exception', SIGABRT)
-    instead of exiting. So then the outputs are flushed and the process ends without that teardown."""
+    """Exit with ``code``, without the interpreter's teardown. Every output is closed by now (the runner
+    closes them whatever ends the run); what teardown would add is native destructors racing threads that
+    are still alive: a device thread abandoned inside OpenCV (a stalled stream's read, a FIFO's open) or an
+    interpreter's thread pool, which aborts ('terminate called without an active exception', SIGABRT) instead
+    of exiting. So the standard streams are flushed and the process ends there."""
     status = code if isinstance(code, int) else (0 if code is None else 1)
-    if any(t.is_alive() and t.daemon and t.name.startswith(DEVICE_THREADS) for t in threading.enumerate()):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(status)
-    raise SystemExit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 if __name__ == "__main__":
