@@ -77,14 +77,20 @@ import sys
 
 clip, jsonl, report = sys.argv[1:4]
 sys.argv = ["hs-run", "--source", clip, "--headless", "--json", jsonl]
-try:
-    from edge_runtime.cli.hs_run import main
+import edge_runtime.cli.hs_run as hs_run
 
-    main()
-finally:
+leave = hs_run.leave  # hs-run ends the process there (no teardown): look at sys.modules just before
+
+
+def report_then_leave(code):
     bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
     with open(report, "w") as f:
         f.write(" ".join(bad) if bad else "none")
+    leave(code)
+
+
+hs_run.leave = report_then_leave
+hs_run.main()
 EOF
 	note "hs-run on the clip in $(($(now) - t0)) s (emulated: not a measure of a Pi): $(wc -l <"$out/run.jsonl") rows"
 	grep -iE "interpreter|litert|tflite" "$out/run.stderr" | head -3 | sed "s/^/[$name]   hs-run: /" || true
