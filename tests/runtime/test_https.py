@@ -27,6 +27,7 @@ from edge_runtime.outputs.metrics import Metrics
 from edge_runtime.outputs.web import WebSink, tls_context
 from edge_runtime.results import FaceResult, FrameResult
 from tests.runtime.headless_helpers import start_hs_run, stop, wait_for
+from tests.runtime.test_web import read_parts
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -121,13 +122,7 @@ def read_stream(web: SecureWeb, n: int, timeout: float = 20.0) -> bytes:
     with socket.create_connection(("127.0.0.1", web.port), timeout=timeout) as raw:
         with web.trust.wrap_socket(raw, server_hostname="127.0.0.1") as s:
             s.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-            data, deadline = b"", time.monotonic() + timeout
-            while data.count(b"\xff\xd9\r\n--hsframe") < n and time.monotonic() < deadline:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    return data
+            return read_parts(s, n, timeout)
 
 
 def test_every_endpoint_over_https(web):

@@ -61,16 +61,22 @@ def web():
     w.close()
 
 
+def read_parts(s: socket.socket, n: int, timeout: float) -> bytes:
+    """What a connected stream sends until ``n`` complete JPEG parts arrived (or ``timeout``, a ceiling)."""
+    data, deadline = b"", time.monotonic() + timeout
+    while data.count(b"\xff\xd9\r\n--hsframe") < n and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def read_frames(port: int, n: int, path: str = "/stream.mjpg", timeout: float = 10.0) -> int:
     """Connect to the MJPEG stream and count complete JPEG parts until ``n`` (or the timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        data, deadline = b"", time.monotonic() + timeout
-        while data.count(b"\xff\xd9\r\n--hsframe") < n and time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_parts(s, n, timeout)
         assert b"multipart/x-mixed-replace; boundary=hsframe" in data
         return data.count(b"Content-Type: image/jpeg")
 
