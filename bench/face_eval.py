@@ -1,7 +1,7 @@
 """Faces across a room: every face-detector choice side by side on the same frames, in one table.
 
     python bench/face_eval.py [--faces fer2013|ferplus] [--n 0] [--sizes 24,32-64,96-200] [--faceless 200]
-                              [--detectors blazeface,blazeface-full,blazeface-room,blazeface-both,haar]
+                              [--detectors blazeface,blazeface-full,blazeface-room,blazeface-both,blazeface-wide,haar]
                               [--seed 0] [--json PATH] [--fit]
 
 Faces: FER-2013 validation faces (``val/<label>/`` for each of the model's labels) or FER+ validation faces
@@ -20,8 +20,10 @@ detection there is false. The real clip (``--clip``, by default the shared face 
 share of its frames in which a detector finds at least one face (the issue's target: 85%).
 
 Detect cost: the median ms of ``detect`` on a 640x360 frame at ``--threads`` (1), all detectors in interleaved
-rounds (each round gives every detector the same frame, cycling through face and faceless frames), and the
-ratio to short-range BlazeFace.
+rounds (each round gives every detector the same frame, cycling through face and faceless frames); per frame of
+a stream, for a detector that searches far only every ``--detect-every`` frames (``blazeface-wide``), the mean
+of one whole search and the searches between; and that per-frame cost's ratio to short-range BlazeFace. Found,
+false faces and the clip count each detector's whole search on every frame.
 
 ``--fit`` also prints, per detector model, the median square (side, centre offset) that reproduces the
 pasted crops, in that model's reference units: the numbers ``spec.CANONICAL`` holds.
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import FACE_CLIP, FER2013_VAL, FERPLUS, interleaved, p50_p90_ms, print_table, time_calls
 from edge_runtime.config import FaceSettings
 
-DETECTORS = "blazeface,blazeface-full,blazeface-room,blazeface-both,haar"  # edge_runtime.faces.detect's
+DETECTORS = "blazeface,blazeface-full,blazeface-room,blazeface-both,blazeface-wide,haar"  # faces.detect's
 FERPLUS_KEEP = ("happy", "neutral", "sad")  # FER+ faces whose majority is one of these (and a model label)
 SHORT_RANGE = "blazeface"  # the cost ratio's reference
 
@@ -345,6 +347,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="detector threads (OpenCV's too, for Haar)")
     ap.add_argument("--rounds", type=int, default=60, help="timing rounds (one detect per detector each)")
     ap.add_argument("--detect-width", type=int, default=FaceSettings.detect_width, help="as hs-run's --detect-width")
+    ap.add_argument("--detect-every", type=int, default=FaceSettings.detect_every, help="as hs-run's --detect-every")
     ap.add_argument("--upright", action="store_true", help="cut faces without levelling the eyes (hs-run --no-align)")
     ap.add_argument("--margin", type=float, default=None, help="override the model's crop margin")
     ap.add_argument("--fit", action="store_true", help="also print the measured crop rule per detector model")
@@ -369,7 +372,10 @@ def main() -> None:
         model = resolve_model(args.model)
         clf = load_classifier(model, ModelOptions(margin=args.margin))
         names = args.detectors.split(",")
-        dets = {name: open_detector(name, None, threads=args.threads, haar_width=args.detect_width) for name in names}
+        dets = {
+            name: open_detector(name, None, args.threads, args.detect_width, wide_every=args.detect_every)
+            for name in names
+        }
     except RuntimeFailure as exc:
         sys.exit(f"face_eval: {exc}")
     labels = list(clf.info.labels)
@@ -423,15 +429,20 @@ def main() -> None:
         for frame in timing[:3]:
             det.detect(frame, "RGB")  # untimed: first invokes
 
-    def timed(det, frames):
+    def timed(det, frames, far: bool = True):
         def once() -> float:
             frame = next(frames)
-            return time_calls(lambda: det.detect(frame, "RGB"), 1)[0]
+            return time_calls(lambda: det.detect(frame, "RGB", far), 1)[0]
 
         return once
 
-    secs = interleaved({n: timed(d, itertools.cycle(timing)) for n, d in dets.items()}, args.rounds, alternate=True)
+    # a detector that searches far only every Nth frame: its frames between are timed too (far=False)
+    every = {n: d.traits.far_every for n, d in dets.items() if d.traits.far_every > 1}
+    calls = {n: timed(d, itertools.cycle(timing)) for n, d in dets.items()}
+    calls |= {f"{n} between": timed(dets[n], itertools.cycle(timing), far=False) for n in every}
+    secs = interleaved(calls, args.rounds, alternate=True)
     ms = {name: p50_p90_ms(s)[0] for name, s in secs.items()}
+    per_frame = {n: (ms[n] + (k - 1) * ms[f"{n} between"]) / k for n, k in every.items()}
     note(f"timing: {args.rounds} rounds done", t0)
 
     acc_bands = [b.name for b in args.sizes if b.lo >= args.acc_from]
@@ -441,6 +452,7 @@ def main() -> None:
         "false faces / faceless frame",
         "clip frames with a face %",
         f"detect ms p50 ({args.frame}, {args.threads} thread{'s' if args.threads > 1 else ''})",
+        "ms per frame of a stream",
         "x short range",
         *(f"bal.acc {b} px" for b in acc_bands),
     ]
@@ -451,12 +463,13 @@ def main() -> None:
         row.append(t.false_faces / args.faceless if args.faceless else None)
         row.append(100 * t.clip_hits / clip_n if clip_n else None)
         row.append(ms[name])
-        row.append(ms[name] / ms[SHORT_RANGE] if SHORT_RANGE in ms else None)
+        row.append(per_frame.get(name, ms[name]))
+        row.append(per_frame.get(name, ms[name]) / ms[SHORT_RANGE] if SHORT_RANGE in ms else None)
         for b in acc_bands:
             yp = np.array(t.pred[b]).reshape(-1, 2)
             row.append(balanced_accuracy(yp[:, 0], yp[:, 1]) if len(yp) else None)
         rows.append(row)
-    formats = ["", *[".1f"] * len(bands), ".3f", ".1f", ".2f", ".2f", *[".4f"] * len(acc_bands)]
+    formats = ["", *[".1f"] * len(bands), ".3f", ".1f", ".2f", ".2f", ".2f", *[".4f"] * len(acc_bands)]
     meta = {
         "model": model.name,
         "labels": labels,
@@ -478,7 +491,9 @@ def main() -> None:
     print(
         f"found: a detection centred on the pasted face, of {len(faces)} per band; false faces: detections per "
         f"frame on {args.faceless} faceless frames; clip: frames of {clip.name if clip_n and clip else '-'} with "
-        f"at least one face (target 85%); x short range: p50 / {SHORT_RANGE}'s; bal.acc: the classifier on the "
+        f"at least one face (target 85%); detect ms: a whole search; per frame of a stream: with the far search "
+        f"every --detect-every frames ({', '.join(f'{n} {k}' for n, k in every.items()) or 'none here'}); x short "
+        f"range: per frame / {SHORT_RANGE}'s; bal.acc: the classifier on the "
         "faces found, cut as hs-run cuts them"
     )
     if args.fit:

@@ -42,7 +42,7 @@ class RunningMode(StrEnum):
 @dataclass(frozen=True)
 class ClassifierOptions:
     """What ``FaceClassifier`` opens: ``model`` a .tflite file or a packaged name (None: the default,
-    ``happysad``); ``detector`` blazeface, blazeface-full or haar (None: the best installed); ``threads``
+    ``happysad``); ``detector`` one of ``faces.detect.DETECTORS`` (None: the best installed); ``threads``
     interpreter threads (None: all cores, at most 4)."""
 
     model: str | Path | None = None
@@ -152,5 +152,5 @@ class FaceClassifier:
             raise ValueError("image must be an array of shape (H, W) or (H, W, 3)")
         frame = Frame(image, self._index, time.time(), name, order=order, clock=clock)
         self._index += 1
-        seen = self.pipeline.analyse(frame, self.pipeline.lanes[0], independent)
+        seen = self.pipeline.analyse(frame, self.pipeline.lanes[0], independent, frame.index)
         return frame_result(frame, self.pipeline.track(seen), seen.seconds, seen.classifier.ident)

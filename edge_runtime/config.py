@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
+from edge_runtime.faces.wide import EVERY as WIDE_EVERY
 from edge_runtime.io.imageio import MAX_PIXELS
 from edge_runtime.model.classifier import ModelOptions
 
@@ -40,12 +41,12 @@ class InputSettings:
 class FaceSettings:
     """How faces are found and cut."""
 
-    detector: str | None = None  # blazeface[-full|-room|-both] or haar; None: blazeface-room if installed
+    detector: str | None = None  # blazeface[-full|-room|-both|-wide] or haar; None: faces.detect.DEFAULT
     detector_model: str | None = None  # a BlazeFace .tflite file given directly
     align: bool = True  # level the eyes before cutting the face (detectors with keypoints)
     frame_workers: bool = True  # with a detector that has twins, one worker per thread analyses whole frames
     detect_width: int = 320  # haar: the cascade searches a copy this wide
-    detect_every: int = 5  # haar: full search every N frames, local search around tracked faces between
+    detect_every: int = WIDE_EVERY  # a whole search every N frames: haar's (local between), blazeface-wide's wide one
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class DetectorName(StrEnum):
     blazeface_full = "blazeface-full"
     blazeface_room = "blazeface-room"
     blazeface_both = "blazeface-both"
+    blazeface_wide = "blazeface-wide"
     haar = "haar"
 
 
@@ -281,7 +282,7 @@ def run(
             rich_help_panel="Face detector",
             help="face detector: BlazeFace short range (near), full range (a room), room (full, short where full "
             "finds none), both (merged), or Haar",
-            show_default="blazeface-room if its files are installed, else haar",
+            show_default="blazeface-wide if its file is installed, else haar",
         ),
     ] = None,
     detector_model: Annotated[
@@ -303,7 +304,8 @@ def run(
         typer.Option(
             rich_help_panel="Face detector",
             min=1,
-            help="haar: full-frame search every N frames; local search around tracked faces between",
+            help="haar: full-frame search every N frames, local search around tracked faces between; "
+            "blazeface-wide: its wide search every N frames, faces carried between",
         ),
     ] = D["detect_every"],
     serve: Annotated[

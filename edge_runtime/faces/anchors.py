@@ -26,8 +26,11 @@ SHORT_RANGE = AnchorSpec(size=128, strides=(8, 16, 16, 16), per_layer=2)
 FULL_RANGE = AnchorSpec(size=192, strides=(4,), per_layer=1)
 
 
-def anchor_centres(spec: AnchorSpec) -> np.ndarray:
-    """[n, 2] (x, y) centres in the model's order: grid by grid (strides ascending), row-major, anchors last."""
+def anchor_centres(spec: AnchorSpec, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """[n, 2] (x, y) centres in the model's order: grid by grid (strides ascending), row-major, anchors last.
+    ``width`` x ``height``: a model's input resized from its square ``spec.size`` (a fully convolutional
+    model's grids follow its input)."""
+    width, height = width or spec.size, height or spec.size
     blocks = []
     i = 0
     while i < len(spec.strides):
@@ -35,8 +38,8 @@ def anchor_centres(spec: AnchorSpec) -> np.ndarray:
         layers = 0
         while i < len(spec.strides) and spec.strides[i] == stride:
             layers, i = layers + 1, i + 1
-        cells = -(-spec.size // stride)  # ceil: MediaPipe rounds the feature map up
-        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        grid = np.stack([(xs + spec.offset) / cells, (ys + spec.offset) / cells], axis=-1).reshape(-1, 1, 2)
+        cols, rows = -(-width // stride), -(-height // stride)  # ceil: MediaPipe rounds the feature map up
+        ys, xs = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+        grid = np.stack([(xs + spec.offset) / cols, (ys + spec.offset) / rows], axis=-1).reshape(-1, 1, 2)
         blocks.append(np.repeat(grid, layers * spec.per_layer, axis=1).reshape(-1, 2))
     return np.concatenate(blocks).astype(np.float32)

@@ -49,14 +49,15 @@ def spec_for_size(size: int) -> BlazeSpec | None:
 
 
 def decode(
-    raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: int, min_score: float
+    raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: tuple[int, int], min_score: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs -> (corners [m, 4] x0 y0 x1 y1, scores [m], keypoints [m, 12]) in [0, 1] input
-    coordinates, for the anchors scoring at least ``min_score``. Logits are clipped to +-100 as MediaPipe does."""
+    coordinates, for the anchors scoring at least ``min_score``; ``size`` is the input's (width, height).
+    Logits are clipped to +-100 as MediaPipe does."""
     flat = logits.reshape(-1)
     keep = np.flatnonzero(flat >= np.log(min_score / (1.0 - min_score)))  # sigmoid(x) >= p, sigmoid only on those
     scores = 1.0 / (1.0 + np.exp(-np.clip(flat[keep].astype(np.float64), -100.0, 100.0)))
-    r = raw.reshape(len(anchors), -1)[keep] / size
+    r = raw.reshape(len(anchors), -1)[keep] / np.tile(np.asarray(size, np.float32), 2 + KEYPOINTS)
     a = anchors[keep]
     cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
     half_w, half_h = r[:, 2] / 2, r[:, 3] / 2
@@ -67,24 +68,26 @@ def decode(
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How a frame sits in the square input: input pixel = frame pixel * scale + (pad_x, pad_y)."""
+    """How a frame sits in the model's input: input pixel = frame pixel * scale + (pad_x, pad_y); ``size`` is
+    the input's (width, height)."""
 
     scale: float
     pad_x: int
     pad_y: int
     width: int
     height: int
+    size: tuple[int, int]
 
     @classmethod
-    def fit(cls, frame_w: int, frame_h: int, size: int) -> Letterbox:
-        scale = size / max(frame_w, frame_h)
-        w, h = max(1, round(frame_w * scale)), max(1, round(frame_h * scale))
-        return cls(scale, (size - w) // 2, (size - h) // 2, w, h)
+    def fit(cls, frame_w: int, frame_h: int, size: tuple[int, int]) -> Letterbox:
+        scale = min(size[0] / frame_w, size[1] / frame_h)
+        w, h = min(size[0], max(1, round(frame_w * scale))), min(size[1], max(1, round(frame_h * scale)))
+        return cls(scale, (size[0] - w) // 2, (size[1] - h) // 2, w, h, size)
 
-    def to_frame(self, xy: np.ndarray, size: int) -> np.ndarray:
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
         """[..., 2] normalized input coordinates -> frame pixels."""
         pad = np.array([self.pad_x, self.pad_y], dtype=np.float32)
-        out: np.ndarray = (xy * size - pad) / self.scale
+        out: np.ndarray = (xy * np.asarray(self.size, np.float32) - pad) / self.scale
         return out
 
 
@@ -93,8 +96,17 @@ class BlazeFace:
 
     traits = DetectorTraits(keypoints=True, twins=True, local_search=False)
 
-    def __init__(self, model: Path, spec: BlazeSpec | None = None, threads: int | None = None) -> None:
-        """``spec`` None: the variant is read from the file's input size (a ``--detector-model`` file)."""
+    def __init__(
+        self,
+        model: Path,
+        spec: BlazeSpec | None = None,
+        threads: int | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> None:
+        """``spec`` None: the variant is read from the file's input size (a ``--detector-model`` file).
+        ``input_size`` (width, height), multiples of 16: run the model on a larger input than its square one,
+        so that small faces reach the size it was trained to find (short range only: full range's graph has a
+        fixed reshape)."""
         self.path = model
         self.interp = build_interpreter(find_backend(), model, threads, None)
         if spec is None:
@@ -103,18 +115,20 @@ class BlazeFace:
             if spec is None:
                 raise RuntimeFailure(f"{model} is not a BlazeFace face detector: input side {side}, not 128 or 192")
         self.name, self.spec = spec.name, spec
-        self.size = spec.anchors.size
-        self.anchors = anchor_centres(spec.anchors)
+        self.size = input_size or (spec.anchors.size, spec.anchors.size)
+        if self.size != (spec.anchors.size, spec.anchors.size):
+            _resize_input(self.interp, model, self.size)
+        self.anchors = anchor_centres(spec.anchors, *self.size)
         self.input, self.boxes_out, self.scores_out = _check_io(self.interp, model, self.size, len(self.anchors))
 
     def twin(self, threads: int = 1) -> BlazeFace:
         """The same detector on an interpreter of its own, for another frame worker."""
-        return BlazeFace(self.path, self.spec, threads)
+        return BlazeFace(self.path, self.spec, threads, self.size)
 
     def near(self, image: np.ndarray, order: str, box: Box) -> Box | None:
         raise NotImplementedError("BlazeFace searches the whole frame (about 1 ms); it has no local search")
 
-    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
         fh, fw = image.shape[:2]
         box = Letterbox.fit(fw, fh, self.size)
         small = shrink(image, box.width, box.height)
@@ -127,9 +141,9 @@ class BlazeFace:
         corners, scores, kps = self._read_outputs()
         faces = []
         for c, score, kp in weighted_nms(corners, scores, kps, self.spec.nms_iou):
-            x0, y0 = box.to_frame(c[:2], self.size)
-            x1, y1 = box.to_frame(c[2:], self.size)
-            keypoints = box.to_frame(kp.reshape(-1, 2), self.size)
+            x0, y0 = box.to_frame(c[:2])
+            x1, y1 = box.to_frame(c[2:])
+            keypoints = box.to_frame(kp.reshape(-1, 2))
             faces.append(Face(_clip_box(x0, y0, x1, y1, fw, fh), score, keypoints, self.name))
         return [f for f in faces if f.box[2] > 1 and f.box[3] > 1]
 
@@ -168,19 +182,32 @@ def _clip_box(x0: float, y0: float, x1: float, y1: float, w: int, h: int) -> tup
     return ix0, iy0, max(0, ix1 - ix0), max(0, iy1 - iy0)
 
 
-def _check_io(interp: Any, model: Path, size: int, anchors: int) -> tuple[int, int, int]:
+def _resize_input(interp: Any, model: Path, size: tuple[int, int]) -> None:
+    """The input tensor made ``size`` (width, height); a one-line error where the graph cannot follow."""
+    w, h = size
+    if w % 16 or h % 16 or w < 16 or h < 16:
+        raise RuntimeFailure(f"BlazeFace input {w}x{h}: each side must be a positive multiple of 16")
+    try:
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"], [1, h, w, 3], strict=False)
+        interp.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise RuntimeFailure(f"{model} cannot run at {w}x{h}: {str(exc).splitlines()[0]}") from None
+
+
+def _check_io(interp: Any, model: Path, size: tuple[int, int], anchors: int) -> tuple[int, int, int]:
     """(input, regressors, scores) tensor indices, or a one-line error for a file that is not a BlazeFace."""
     ins, outs = interp.get_input_details(), interp.get_output_details()
     shapes = [tuple(int(v) for v in o["shape"]) for o in outs]
+    w, h = size
     ok = (
         len(ins) == 1
-        and tuple(int(v) for v in ins[0]["shape"]) == (1, size, size, 3)
+        and tuple(int(v) for v in ins[0]["shape"]) == (1, h, w, 3)
         and ins[0]["dtype"] == np.float32
         and sorted(shapes) == [(1, anchors, 1), (1, anchors, 16)]
     )
     if not ok:
         raise RuntimeFailure(
-            f"{model} is not a BlazeFace face detector: expected input [1, {size}, {size}, 3] float32 and outputs "
+            f"{model} is not a BlazeFace face detector: expected input [1, {h}, {w}, 3] float32 and outputs "
             f"[1, {anchors}, 16] and [1, {anchors}, 1], found {[list(i['shape']) for i in ins]} and {shapes}"
         )
     by_width = {s[2]: int(o["index"]) for s, o in zip(shapes, outs)}

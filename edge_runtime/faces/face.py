@@ -33,20 +33,24 @@ class DetectorTraits:
     on an interpreter of its own, so whole frames can be analysed side by side. ``local_search``: ``near()``
     finds a tracked face again in its neighbourhood for less than a full search, so the loop searches the
     whole frame only now and then (and therefore analyses frames in turn, since the search follows the
-    tracker)."""
+    tracker). ``far_every``: its search for far (small) faces costs several near searches, so the loop asks
+    for it on every ``far_every``-th frame only (``detect(..., far=False)`` between) and the tracker carries the
+    faces it found over the frames between; 0: every search is whole."""
 
     keypoints: bool
     twins: bool
     local_search: bool
+    far_every: int = 0
 
 
 class Detector(Protocol):
-    """``detect`` finds every face in one frame (``order``: RGB or BGR, or a grey image)."""
+    """``detect`` finds every face in one frame (``order``: RGB or BGR, or a grey image); ``far`` False lets a
+    detector whose ``traits.far_every`` is set skip its far search (the others ignore it)."""
 
     name: str
     traits: DetectorTraits
 
-    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]: ...
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]: ...
 
     def twin(self, threads: int = 1) -> Detector:
         """A copy on an interpreter of its own (only when ``traits.twins``)."""

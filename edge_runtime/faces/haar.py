@@ -56,7 +56,7 @@ class HaarDetector:
         self.width, self.min_face = width, min_face
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
 
-    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
         return [Face(b) for b in self.full(image, order)]
 
     def full(self, image: np.ndarray, order: str = "BGR") -> list[Box]:

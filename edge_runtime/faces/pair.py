@@ -28,7 +28,7 @@ class BlazeFacePair:
     def near(self, image: np.ndarray, order: str, box: Box) -> Box | None:
         raise NotImplementedError("BlazeFace searches the whole frame; it has no local search")
 
-    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
         found = self.far_range.detect(image, order)
         if found and not self.merge:
             return found

@@ -55,7 +55,8 @@ def build_detector(cfg: RunConfig, clf: Classifier, log: Log = lambda m: None) -
     if clf.info.preprocessing.face_crop.roi != "face":
         return None
     threads = 1 if frame_lanes(cfg) > 1 else cfg.threads
-    return open_detector(cfg.faces.detector, cfg.faces.detector_model, threads, cfg.faces.detect_width, log)
+    faces = cfg.faces
+    return open_detector(faces.detector, faces.detector_model, threads, faces.detect_width, log, faces.detect_every)
 
 
 def build_sinks(cfg: RunConfig, source: Source, log: Log, labels: tuple[str, ...] = ()) -> list[Sink]:

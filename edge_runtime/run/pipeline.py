@@ -135,14 +135,16 @@ class Pipeline:
             raise ValueError("frames go side by side only with a detector that holds no per-stream state")
         self.lanes = [Lane(classifier, detector), *more_lanes]
 
-    def faces(self, frame: Frame, lane: Lane, independent: bool) -> list[Face | None]:
-        """Detected faces, or [None] (the whole frame) in frame mode."""
+    def faces(self, frame: Frame, lane: Lane, independent: bool, number: int = 0) -> list[Face | None]:
+        """Detected faces, or [None] (the whole frame) in frame mode. ``number``: the frame's place in the run
+        (0, 1, ...), which decides the frames a detector with ``traits.far_every`` searches far on."""
         det = lane.detector
         if det is None:
             return [None]
         assert frame.image is not None
         if not det.traits.local_search:
-            return list(det.detect(frame.image, frame.order))
+            every = det.traits.far_every
+            return list(det.detect(frame.image, frame.order, independent or every <= 1 or number % every == 0))
         hints = self.tracker.boxes()  # a local search runs in turn only (one lane): the tracker is this frame's
         if self.search.full_due(bool(hints), independent):
             return list(det.detect(frame.image, frame.order))
@@ -167,11 +169,11 @@ class Pipeline:
         self.lanes = list(lanes)
         self.classifier = self.lanes[0].classifier
 
-    def analyse(self, frame: Frame, lane: Lane, independent: bool = False) -> Seen:
+    def analyse(self, frame: Frame, lane: Lane, independent: bool = False, number: int = 0) -> Seen:
         """One readable frame through detect, preprocess, infer and the probabilities, on ``lane``'s own
         interpreters: safe in a worker thread, since it reads no state that changes while frames run."""
         t0 = time.perf_counter()
-        faces = self.faces(frame, lane, independent)
+        faces = self.faces(frame, lane, independent, number)
         t1 = time.perf_counter()
         clf = lane.classifier
         tensors = [clf.to_tensor(self.pixels(frame, f, clf)) for f in faces]
@@ -191,7 +193,8 @@ class Pipeline:
         full: Box = (0, 0, w, h)
         if not same_decision(seen.classifier.info, self.tracker):  # a swapped-in model with other labels
             self.tracker = tracker_for(seen.classifier.info)
-        results = self.tracker.update([f.box if f else full for f in faces], seen.probs, frame.clock)
+        carry = max(0, self.detector.traits.far_every - 1) if self.detector is not None else 0
+        results = self.tracker.update([f.box if f else full for f in faces], seen.probs, frame.clock, carry)
         if self.detector is not None:
             st.add("detect", seen.seconds["detect"])
         if faces:  # a frame without faces would pull the per-face percentiles towards zero
@@ -201,8 +204,8 @@ class Pipeline:
         return results
 
     def process(self, frame: Frame, independent: bool = False) -> list[FaceResult]:
-        """One readable frame, in turn, from detect to the tracker's results."""
-        return self.track(self.analyse(frame, self.lanes[0], independent))
+        """One readable frame, in turn, from detect to the tracker's results (its place: ``frame.index``)."""
+        return self.track(self.analyse(frame, self.lanes[0], independent, frame.index))
 
     def output(self, result: FrameResult) -> str | None:
         """Hand a frame's result to every sink; the first reason a sink gives to stop, or None."""
@@ -253,11 +256,12 @@ class Pipeline:
         frames = iter(source.frames())
         # workers look their lane up by number for each frame, so a swap reaches the frames not yet taken
         workers = (
-            FrameWorkers(frames, range(len(self.lanes)), lambda f, i: self.analyse(f, self.lanes[i]))
+            FrameWorkers(frames, range(len(self.lanes)), lambda f, i, n: self.analyse(f, self.lanes[i], number=n))
             if len(self.lanes) > 1
             else None
         )
         items: Iterator[Seen | Frame | None] = iter(workers) if workers else frames
+        number = 0  # frames taken, as the workers number them
         try:
             while True:
                 reason = _stop_reason(stop, limits, summary, time.perf_counter() - started)
@@ -275,7 +279,8 @@ class Pipeline:
                 frame = seen.frame if seen else item
                 assert isinstance(frame, Frame)
                 st.add("capture", time.perf_counter() - t0)  # with frame workers: the wait for the next one analysed
-                result = self.step(frame, source.independent, summary, seen)
+                result = self.step(frame, source.independent, summary, seen, number)
+                number += 1
                 if result is not None:
                     yield result
                 if limits.stats_every and st.due(limits.stats_every):
@@ -287,16 +292,18 @@ class Pipeline:
             summary.dropped = getattr(source, "dropped", 0)
             summary.reconnects = getattr(source, "reconnects", 0)
 
-    def step(self, frame: Frame, independent: bool, summary: Summary, seen: Seen | None = None) -> FrameResult | None:
-        """One frame from the source to its result (``seen``: analysed already by a worker); None for an
-        unreadable frame (counted in ``summary``)."""
+    def step(
+        self, frame: Frame, independent: bool, summary: Summary, seen: Seen | None = None, number: int = 0
+    ) -> FrameResult | None:
+        """One frame from the source to its result (``seen``: analysed already by a worker; ``number``: its
+        place in the run); None for an unreadable frame (counted in ``summary``)."""
         if frame.image is None:
             summary.skipped[frame.skipped or "unreadable"] += 1
             self.log(f"skipped {frame.source}: {frame.skipped}")
             return None
         if independent:
             self.tracker.reset()
-        seen = seen or self.analyse(frame, self.lanes[0], independent)
+        seen = seen or self.analyse(frame, self.lanes[0], independent, number)
         faces = self.track(seen)
         summary.frames += 1
         self.stats.frames += 1

@@ -156,8 +156,10 @@ class Tracker:
         self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
         return owner
 
-    def update(self, boxes: list[Box], probs: list[np.ndarray], clock: float) -> list[FaceResult]:
-        """Results for this frame's boxes, in the order given; ``clock`` is the frame's time in seconds."""
+    def update(self, boxes: list[Box], probs: list[np.ndarray], clock: float, carry: int = 0) -> list[FaceResult]:
+        """Results for this frame's boxes, in the order given; ``clock`` is the frame's time in seconds.
+        ``carry``: a face not found in this frame but in one of the last ``carry`` frames is reported too, at
+        its last box with its last scores (a detector that looks for far faces only every few frames)."""
         owner = self._match(boxes)
         s = self.steadiness
         results = []
@@ -180,6 +182,9 @@ class Tracker:
                 said = self._said(t)
                 hold(t, said, clock, s.hold_for(said))
             results.append(self._result(t))
+        if carry > 0:
+            seen = {id(t) for t in owner.values()}
+            results += [self._result(t) for t in self.tracks if 0 < t.misses <= carry and id(t) not in seen]
         return results
 
     def _said(self, t: Track) -> str:

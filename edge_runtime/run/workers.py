@@ -37,13 +37,14 @@ _MISSING = object()
 
 class FrameWorkers(Generic[L, R]):
     """Iterate to get ``R`` (a readable frame analysed), ``Frame`` (an unreadable one, passed on as it came)
-    or ``None`` (nothing yet), in the source's order; ``close`` always, even after an error."""
+    or ``None`` (nothing yet), in the source's order; ``close`` always, even after an error. ``analyse`` gets
+    the frame, its worker's lane and the frame's number in the order taken (0, 1, ...)."""
 
     def __init__(
         self,
         frames: Iterator[Frame | None],
         lanes: Sequence[L],
-        analyse: Callable[[Frame, L], R],
+        analyse: Callable[[Frame, L, int], R],
         window: int | None = None,
     ) -> None:
         self.frames, self.analyse = frames, analyse
@@ -102,7 +103,7 @@ class FrameWorkers(Generic[L, R]):
                 return
             number, frame = got
             try:
-                item: object = frame if frame.image is None else self.analyse(frame, lane)
+                item: object = frame if frame.image is None else self.analyse(frame, lane, number)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it in order
                 self._stop.set()  # no new frames; the ones already out still arrive before the error
                 item = _Failed(exc)

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_runtime.cli.hs_run import app
+from edge_runtime.config import FaceSettings
 from edge_runtime.errors import RuntimeFailure
 from edge_runtime.faces import detect
 from edge_runtime.faces.align import Square, cut, face_region, face_square
@@ -49,7 +50,7 @@ def test_decode_recovers_a_known_box_and_keypoints_and_drops_low_scores():
     raw[i, 4:] = np.array([[k, -k] for k in range(6)], np.float32).reshape(-1)
     logits[i] = 3.0
     logits[i + 1] = 1e4  # far beyond the clip: still a finite score
-    corners, scores, kps = decode(raw, logits, anchors, 128, 0.5)
+    corners, scores, kps = decode(raw, logits, anchors, (128, 128), 0.5)
     assert len(scores) == 2 and scores[0] == pytest.approx(1 / (1 + math.exp(-3)))
     cx, cy = ax + 4 / 128, ay + 2 / 128
     assert np.allclose(corners[0], [cx - 20 / 128, cy - 15 / 128, cx + 20 / 128, cy + 15 / 128], atol=1e-6)
@@ -58,11 +59,15 @@ def test_decode_recovers_a_known_box_and_keypoints_and_drops_low_scores():
 
 
 def test_letterbox_maps_input_coordinates_back_to_the_frame():
-    box = Letterbox.fit(640, 360, 128)
+    box = Letterbox.fit(640, 360, (128, 128))
     assert (box.width, box.height, box.pad_x, box.pad_y) == (128, 72, 0, 28)
     # the frame's corners sit at the letterboxed image's corners
     pts = np.array([[0.0, 28 / 128], [1.0, 100 / 128]], np.float32)
-    assert np.allclose(box.to_frame(pts, 128), [[0, 0], [640, 360]], atol=1e-3)
+    assert np.allclose(box.to_frame(pts), [[0, 0], [640, 360]], atol=1e-3)
+    # a wide input: a 4:3 frame in a 16:9 input is padded left and right
+    wide = Letterbox.fit(640, 480, (512, 288))
+    assert (wide.width, wide.height, wide.pad_x, wide.pad_y) == (384, 288, 64, 0)
+    assert np.allclose(wide.to_frame(np.array([[64 / 512, 0.0], [448 / 512, 1.0]], np.float32)), [[0, 0], [640, 480]])
 
 
 def test_weighted_nms_averages_overlaps_and_keeps_separate_faces():
@@ -150,13 +155,17 @@ def test_without_the_files_the_default_falls_back_to_haar_with_one_note(monkeypa
 
 
 @needs_blazeface
-def test_the_default_sees_a_room_when_both_blazeface_files_are_installed(monkeypatch):
+def test_the_default_sees_near_and_far_faces_with_the_short_range_file_alone(monkeypatch):
     notes: list[str] = []
-    assert detect.open_detector(None, log=notes.append).name == "blazeface-room" and not notes
+    det = detect.open_detector(None, log=notes.append)
+    assert det.name == "blazeface-wide" and not notes
+    assert det.traits.far_every == FaceSettings().detect_every and det.traits.twins
+    assert detect.open_detector(None, wide_every=2).traits.far_every == 2
+    assert det.twin(1).traits == det.traits
     assert detect.open_detector("blazeface-full").name == "blazeface-full"
     real = detect.find_model_file
     monkeypatch.setattr(detect, "find_model_file", lambda f: None if "full" in f else real(f))
-    assert detect.open_detector(None, log=notes.append).name == "blazeface" and not notes, "short range alone"
+    assert detect.open_detector(None, log=notes.append).name == "blazeface-wide" and not notes, "no full range needed"
     with pytest.raises(RuntimeFailure, match=r"face_detection_full_range\.tflite not found"):
         detect.open_detector("blazeface-room")
 
@@ -259,22 +268,22 @@ def test_on_the_face_clip_blazeface_agrees_with_haar_where_both_see_one_face():
 
 
 @needs_blazeface
-def test_the_pipeline_detects_every_frame_with_blazeface(tmp_path):
+def test_the_pipeline_detects_every_frame_and_searches_wide_every_nth(tmp_path):
     from edge_runtime.config import RunConfig
     from edge_runtime.io.sources import Frame
     from edge_runtime.model.classifier import PACKAGED_MODEL
     from edge_runtime.run.build import build_classifier, build_pipeline
 
-    cfg = RunConfig.from_flat(model=str(PACKAGED_MODEL), source="x", threads=1)
+    cfg = RunConfig.from_flat(model=str(PACKAGED_MODEL), source="x", threads=1, detect_every=3)
     pipe = build_pipeline(cfg, build_classifier(cfg), [])
-    assert pipe.detector is not None and pipe.detector.name == "blazeface-room"
-    calls = []
+    assert pipe.detector is not None and pipe.detector.name == "blazeface-wide"
+    calls: list[bool] = []
     real = pipe.detector.detect
-    pipe.detector.detect = lambda img, order="BGR": calls.append(1) or real(img, order)  # type: ignore[method-assign]
+    pipe.detector.detect = lambda img, order="BGR", far=True: calls.append(far) or real(img, order, far)  # type: ignore[method-assign]
     frame = np.full((120, 160, 3), 100, np.uint8)
-    for i in range(4):
+    for i in range(7):
         pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR", clock=i / 30))
-    assert len(calls) == 4
+    assert calls == [True, False, False, True, False, False, True]
 
 
 class Fixed:
@@ -285,7 +294,7 @@ class Fixed:
     def __init__(self, faces: list) -> None:
         self.faces, self.calls = faces, 0
 
-    def detect(self, image, order="BGR"):
+    def detect(self, image, order="BGR", far=True):
         self.calls += 1
         return list(self.faces)
 

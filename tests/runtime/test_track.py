@@ -166,3 +166,20 @@ def test_three_labels_are_uncertain_when_the_two_best_are_close():
     assert said[0] == "uncertain" and said[-1] == "uncertain"
     clear = [tracker.update([box], [np.array([0.8, 0.1, 0.1])], clock=1 + i / 30)[0].label for i in range(30)]
     assert clear[-1] == "happy"
+
+
+def test_a_far_face_is_carried_over_the_frames_between_wide_searches_and_then_dropped():
+    tr = Tracker(("happy", "sad"))
+    near, far = (300, 100, 120, 120), (20, 20, 40, 40)
+    p = [np.array([0.9, 0.1]), np.array([0.2, 0.8])]
+    first = tr.update([near, far], p, 0.0, carry=2)  # a wide-search frame: both found
+    assert [r.box for r in first] == [near, far]
+    for k in (1, 2):  # frames between: only the near face is found; the far one is carried, unchanged
+        out = tr.update([near], p[:1], k / 30, carry=2)
+        assert [r.box for r in out] == [near, far] and out[1].track == first[1].track
+        assert out[1].scores == first[1].scores
+    assert [r.box for r in tr.update([near], p[:1], 3 / 30, carry=2)] == [near], "missed past the carry: dropped"
+    assert [r.box for r in Tracker(("happy", "sad")).update([near], p[:1], 0.0)] == [near]
+    plain = Tracker(("happy", "sad"))
+    plain.update([near, far], p, 0.0)
+    assert [r.box for r in plain.update([near], p[:1], 1 / 30)] == [near], "no carry unless asked"

@@ -39,7 +39,7 @@ class MovingFace:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def detect(self, image: np.ndarray, order: str = "BGR") -> list[Face]:
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
         with self._lock:
             self.calls += 1
         self.threads_seen.add(threading.current_thread().name)
@@ -162,7 +162,7 @@ def test_every_stop_holds_while_the_source_stalls(models, how):
 
 def test_close_stops_workers_waiting_for_room_and_the_window_bounds_frames_out():
     det = MovingFace()
-    workers = FrameWorkers(iter(Frames(100).frames()), [det, det], lambda f, d: d.detect(f.image), window=3)
+    workers = FrameWorkers(iter(Frames(100).frames()), [det, det], lambda f, d, n: d.detect(f.image), window=3)
     first = next(iter(workers))
     assert isinstance(first, list) and first[0].box[0] == 0
     wait_for(lambda: det.calls >= 4, 30, "the workers to fill the window")  # 1 given + a window of 3
@@ -203,7 +203,7 @@ def test_blazeface_lanes_are_twins_with_their_own_one_thread_interpreters(models
     pairs = [(clf, det), *((lane.classifier, lane.detector) for lane in lanes)]
     interpreters = [c.runner.interp for c, _ in pairs]
     for _, d in pairs:
-        interpreters += [d.far_range.interp, d.short_range.interp]  # type: ignore[union-attr]
+        interpreters += [d.near_range.interp, d.wide.interp]  # type: ignore[union-attr]
     assert len({id(x) for x in interpreters}) == 9, "every lane has its own three interpreters"
     frame = np.zeros((120, 160, 3), np.uint8)
     pixels = np.full((*clf.runner.input.shape[1:3], clf.runner.input.shape[3]), 90, np.uint8)

@@ -1,0 +1,37 @@
+"""Faces near and far at little more than the cost of near ones: BlazeFace short range on every frame at its
+own 128 px input (faces at arm's length), and the same model on a wide input (``WIDE_INPUT``, the frame at
+about 0.8x on a 640 px camera) on every ``every``-th frame, where faces of 32-64 px have the size it was
+trained to find. The loop asks for the wide search by frame number (``traits.far_every``) and the tracker
+carries the faces it found over the frames between, so frames still go side by side and a far face is
+labelled ``every`` times less often than a near one. Measured against the other choices by
+``bench/face_eval.py`` (docs/PERFORMANCE.md "Detectors")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_runtime.faces.blazeface import BlazeFace
+from edge_runtime.faces.face import DetectorTraits, Face
+from edge_runtime.faces.pair import merged
+
+WIDE_INPUT = (512, 288)  # (width, height): 16:9, multiples of 16; a 4:3 frame is padded at the sides
+EVERY = 5  # the wide search's default cadence (at 30 FPS, 6 times a second): hs-run --detect-every
+
+
+class BlazeFaceWide:
+    def __init__(self, name: str, near: BlazeFace, wide: BlazeFace, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"the wide search runs every N frames, N >= 1, not {every}")
+        self.name, self.near_range, self.wide, self.every = name, near, wide, every
+        self.traits = DetectorTraits(keypoints=True, twins=True, local_search=False, far_every=every)
+
+    def twin(self, threads: int = 1) -> BlazeFaceWide:
+        return BlazeFaceWide(self.name, self.near_range.twin(threads), self.wide.twin(threads), self.every)
+
+    def near(self, image: np.ndarray, order: str, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        raise NotImplementedError("BlazeFace searches the whole frame; it has no local search")
+
+    def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
+        """Near faces; with ``far``, the wide search's too (a face both find is kept once, the better score)."""
+        found = self.near_range.detect(image, order)
+        return merged(self.wide.detect(image, order), found) if far else found
