@@ -1,5 +1,6 @@
 """Finding faces and cutting them the way the classifier was trained: the ``Detector`` protocol and ``Face``
-(``face``), BlazeFace on LiteRT with its anchors and weighted NMS (``blazeface``, ``anchors``, ``nms``), OpenCV's
-Haar cascade as the fallback (``haar``), the two-model detectors (``pair``, ``wide``), the choice of detector and its files (``detect``), and the measured
-crop with eye alignment (``align``). Detectors state what they can do (``DetectorTraits``) so the frame loop
-never asks which concrete detector it holds."""
+(``face``), BlazeFace on LiteRT with its anchors and weighted NMS (``blazeface``, ``anchors``, ``nms``), the
+detectors made of two BlazeFace searches (``pair``, ``wide``), OpenCV's Haar cascade as the fallback
+(``haar``), the choice of detector and its files (``detect``), and the measured crop with eye alignment
+(``align``). Detectors state what they can do (``DetectorTraits``) so the frame loop never asks which
+concrete detector it holds."""

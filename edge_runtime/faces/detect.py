@@ -20,7 +20,7 @@ from edge_runtime.faces.blazeface import MODELS, BlazeFace
 from edge_runtime.faces.face import Detector, Face
 from edge_runtime.faces.haar import HaarDetector, cascade_path
 from edge_runtime.faces.pair import BlazeFacePair
-from edge_runtime.faces.wide import EVERY, WIDE_INPUT, BlazeFaceWide
+from edge_runtime.faces.wide import EVERY, WIDE, WIDE_INPUT, BlazeFaceWide
 
 __all__ = ["DETECTORS", "Detector", "Face", "HaarDetector", "cascade_path", "open_detector", "resolve_detector"]
 
@@ -107,5 +107,5 @@ def open_detector(
         return BlazeFacePair(chosen, far, BlazeFace(short, MODELS["blazeface"], threads), PAIRS[chosen])
     if chosen == WIDE_NAME:
         near = BlazeFace(path, MODELS["blazeface"], threads)
-        return BlazeFaceWide(chosen, near, BlazeFace(path, MODELS["blazeface"], threads, WIDE_INPUT), wide_every)
+        return BlazeFaceWide(chosen, near, BlazeFace(path, WIDE, threads, WIDE_INPUT), wide_every)
     return BlazeFace(path, MODELS[chosen], threads)

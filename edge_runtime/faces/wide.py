@@ -8,14 +8,20 @@ labelled ``every`` times less often than a near one. Measured against the other 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from edge_runtime.faces.blazeface import BlazeFace
+from edge_runtime.faces.blazeface import MODELS, BlazeFace
 from edge_runtime.faces.face import DetectorTraits, Face
 from edge_runtime.faces.pair import merged
 
 WIDE_INPUT = (512, 288)  # (width, height): 16:9, multiples of 16; a 4:3 frame is padded at the sides
 EVERY = 5  # the wide search's default cadence (at 30 FPS, 6 times a second): hs-run --detect-every
+# At that scale short range also fires on dim, blurred shapes and drawn faces: its score must be 0.6, not 0.5
+# (bench/face_eval.py: FER+ faces of 32-64 px found 85.8% against 91.8%, false faces 0.69 against 1.14 a
+# faceless frame; on face_clip.mp4, dark background shapes called faces went, docs/PERFORMANCE.md).
+WIDE = replace(MODELS["blazeface"], name="blazeface-wide", min_score=0.6)
 
 
 class BlazeFaceWide:

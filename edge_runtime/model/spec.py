@@ -49,6 +49,7 @@ CANONICAL = {
     "haar": CropRule(scale=1.043, dx=0.0, dy=0.004),
     "blazeface": CropRule(scale=1.227, dx=0.002, dy=-0.100),
     "blazeface-full": CropRule(scale=1.192, dx=0.008, dy=-0.038),
+    "blazeface-wide": CropRule(scale=1.170, dx=-0.007, dy=-0.100),  # short range on a wide input (faces/wide.py)
 }
 
 

@@ -4,6 +4,7 @@ the command line's one-line errors. BlazeFace's files come from ``face-detection
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -335,7 +336,7 @@ def test_each_face_is_cut_by_the_crop_rule_of_the_model_that_found_it():
     pipe = Pipeline(clf, Fixed([]), tracker_for(clf.info), [])  # type: ignore[arg-type]
     image = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     frame = Frame(image, 0, 0.0, "t", clock=0.0)
-    for model in ("blazeface", "blazeface-full"):
+    for model in ("blazeface", "blazeface-full", "blazeface-wide"):
         face = Face((200, 100, 80, 80), 0.9, None, model)
         want = to_model_pixels(face_region(image, face, crop_rule(clf.spec.face_crop, model), True), clf.spec, "BGR")
         assert np.array_equal(pipe.pixels(frame, face), want)
@@ -354,3 +355,30 @@ def test_the_room_detectors_open_find_the_drawn_faces_and_twin():
         faces = det.detect(scene)
         assert len(faces) == 2 and {f.found_by for f in faces} <= {"blazeface", "blazeface-full"}
         assert len(det.twin(1).detect(scene)) == 2
+
+
+@needs_blazeface
+def test_the_wide_search_finds_faces_of_40_px_that_short_range_misses_and_the_tracker_carries_them():
+    from edge_runtime.config import RunConfig
+    from edge_runtime.faces.detect import open_detector
+    from edge_runtime.io.sources import Frame
+    from edge_runtime.model.classifier import PACKAGED_MODEL
+    from edge_runtime.run.build import build_classifier, build_pipeline
+
+    photo = cv2.imread(str(Path(__file__).parent / "fixtures" / "two_faces.jpg"))
+    small = cv2.resize(photo, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)  # faces about 40 px wide
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    frame[100 : 100 + small.shape[0], 150 : 150 + small.shape[1]] = small
+    det = open_detector("blazeface-wide", threads=1)
+    assert det.detect(frame, far=False) == [], "short range at 128 px does not see them"
+    found = det.detect(frame)
+    assert len(found) == 2 and {f.found_by for f in found} == {"blazeface-wide"}
+    assert all(30 <= f.box[2] <= 60 for f in found)
+
+    cfg = RunConfig.from_flat(model=str(PACKAGED_MODEL), source="x", threads=1, detect_every=3)
+    pipe = build_pipeline(cfg, build_classifier(cfg), [])
+    tracks = []
+    for i in range(7):  # wide searches on frames 0, 3 and 6; the faces are carried over the frames between
+        faces = pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR", clock=i / 30))
+        tracks.append(sorted(r.track for r in faces))
+    assert all(t == tracks[0] and len(t) == 2 for t in tracks)
