@@ -67,11 +67,8 @@ def nhfi_holdout(fraction: float = 0.1, seed: int = 0) -> list[tuple[Path, str]]
 def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
     """The runtime's probabilities for each whole face image, and the source_metrics of them."""
     from edge_runtime.io.imageio import read_image
-    from edge_runtime.model.decision import decide_indices
     from edge_runtime.model.preprocess import region_pixels
-    from train.source_metrics import expected_calibration_error, happy_sad
 
-    labels = list(clf.info.labels)
     probs, groups = [], []
     for f, g in faces:
         rgb, _ = read_image(f)
@@ -79,7 +76,16 @@ def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
             continue
         probs.append(clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0])
         groups.append(g)
-    p, grp = np.asarray(probs, np.float64), np.asarray(groups)
+    return score_probs(clf, probs, groups)
+
+
+def score_probs(clf, probs: list[np.ndarray], groups: list[str]) -> dict:
+    """One row of scores for faces of known groups from their probabilities, decided by the model's rule."""
+    from edge_runtime.model.decision import decide_indices
+    from train.source_metrics import expected_calibration_error, happy_sad
+
+    labels = list(clf.info.labels)
+    p, grp = np.asarray(probs, np.float64).reshape(len(probs), len(labels)), np.asarray(groups)
     said = decide_indices(p, clf.info.threshold, clf.info.uncertain_band)
     names = np.array([*labels, "uncertain"])[said]
     row: dict = {"n": len(grp)}
@@ -100,12 +106,18 @@ def crop_scores(clf, faces: list[tuple[Path, str]]) -> dict:
     return row
 
 
+def clip_ranges() -> list[tuple[int, int, int, int, str]]:
+    """``face_clip_labels.tsv``: (first frame, last frame, x_min, x_max, expected) per labelled range."""
+    with FACE_CLIP_LABELS.open() as f:
+        return [
+            (int(r["start_frame"]), int(r["end_frame"]), int(r["x_min"]), int(r["x_max"]), r["expected"])
+            for r in csv.DictReader(f, delimiter="\t")
+        ]
+
+
 def clip_scores(model: Path) -> dict:
     """hs-run on the clip; each face-frame in a labelled range and region checked against the label."""
-    ranges = []
-    with FACE_CLIP_LABELS.open() as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            ranges.append((int(r["start_frame"]), int(r["end_frame"]), int(r["x_min"]), int(r["x_max"]), r["expected"]))
+    ranges = clip_ranges()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.jsonl"
         cmd = [

@@ -35,7 +35,7 @@ REAL_RUNS = {
 # Help only: a real run needs the shared data for minutes (wild_eval) or trains (seed_kfold; train_throughput,
 # whose TensorFlow start-up and model compile alone take ~15 s here); the first two also fail in one line on a
 # missing input, below.
-HELP_ONLY = {"seed_kfold.py", "wild_eval.py", "train_throughput.py"}
+HELP_ONLY = {"seed_kfold.py", "wild_eval.py", "crop_eval.py", "train_throughput.py"}
 
 
 def bench(script: str, *args: object) -> subprocess.CompletedProcess[str]:
@@ -219,3 +219,8 @@ def test_convert_sizes_and_latency_of_a_tiny_run(tiny_run, tmp_path):
     assert [r[0] for r in rows] == ["float32", "int8"] and "int8 / float32 size ratio" in out
     written = json.loads((tmp_path / "c.json").read_text())
     assert [r["kind"] for r in written["rows"]] == ["float32", "int8"] and written["params"] > 0
+
+
+def test_crop_eval_names_a_missing_model(tmp_path):
+    proc = bench("crop_eval.py", tmp_path / "no.tflite", "--no-clip")
+    failed_in_one_line(proc, "model not found")
