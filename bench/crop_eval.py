@@ -5,7 +5,9 @@
 SFEW val faces (films: tilted, turned, dark) are whole aligned crops, so each is first classified whole, as
 in training; then the runtime's default detector runs on it and the largest face it finds is cut as hs-run
 cuts it (``Pipeline.pixels``: the detector's measured crop rule), levelled (``--align``) or upright, at the
-model's own margin and at each of ``--margins``. ``face_clip.mp4`` runs through the whole pipeline
+model's own margin and at each of ``--margins`` (beside the whole images of the faces it finds, the same
+faces). SFEW's faces fill their pictures, so an upright square larger than the picture is cut at its edges:
+the upright rows differ little by margin there. ``face_clip.mp4`` runs through the whole pipeline
 (detector, cut, tracker) for each setting, scored against ``face_clip_labels.tsv``. A margin larger than the
 model's cuts a larger square (more of the head, and of a neighbour's face in an audience).
 """
@@ -40,12 +42,11 @@ def sfew_rows(model: Path, margins: list[float | None], n: int) -> list[list[obj
     rows = []
     base = RunConfig.from_flat(model=str(model), source="x", threads=1)
     clf = build_classifier(base)
-    whole = score_probs(
-        clf,
-        [clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0] for rgb, _ in images],
-        [g for _, g in images],
+    whole = [clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0] for rgb, _ in images]
+    rows.append(
+        ["whole image (as trained)", "-", "-", len(images), *_cells(score_probs(clf, whole, [g for _, g in images]))]
     )
-    rows.append(["whole image (as trained)", "-", "-", len(images), *_cells(whole)])
+    seen: set[int] = set()  # the faces the detector finds (the same in every setting: only the cut differs)
     for margin in margins:
         for align in (True, False):
             cfg = RunConfig.from_flat(
@@ -59,12 +60,16 @@ def sfew_rows(model: Path, margins: list[float | None], n: int) -> list[list[obj
                 if not found:
                     continue
                 face = max(found, key=lambda f: f.box[2] * f.box[3])
+                seen.add(i)
                 probs.append(pipe.classifier.classify(pipe.pixels(frame, face)[None])[0])
                 groups.append(g)
             row = score_probs(pipe.classifier, probs, groups)
             rows.append(
                 ["detector + cut", _margin(clf, margin), "levelled" if align else "upright", len(groups), *_cells(row)]
             )
+    same = sorted(seen)
+    row = score_probs(clf, [whole[i] for i in same], [images[i][1] for i in same])
+    rows.insert(1, ["whole image, the faces the detector finds", "-", "-", len(same), *_cells(row)])
     return rows
 
 
