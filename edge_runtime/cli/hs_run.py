@@ -281,7 +281,8 @@ def run(
         typer.Option(
             rich_help_panel="Face detector",
             help="face detector: BlazeFace short range (near), full range (a room), room (full, short where full "
-            "finds none), both (merged), or Haar",
+            "finds none), both (merged), wide (short range, and on a wide input every --detect-every frames: near "
+            "and far), or Haar",
             show_default="blazeface-wide if its file is installed, else haar",
         ),
     ] = None,
