@@ -16,22 +16,27 @@ from edge_runtime.model.preprocess import Box
 class FaceResult:
     """A face's steady label: ``box`` (x, y, w, h) in frame pixels, the reported ``label`` (a model label or
     ``uncertain``), its ``score``, every label's smoothed probability, and the ``track`` id that follows the
-    face across frames."""
+    face across frames. ``carried``: not found in this picture but a few before, by a search that runs only
+    every few frames (``blazeface-wide``'s wide one); its box and scores are from then."""
 
     box: Box
     label: str
     score: float
     scores: dict[str, float]
     track: int
+    carried: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        row = {
             "box": list(self.box),
             "label": self.label,
             "score": round(self.score, 4),
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "track": self.track,
         }
+        if self.carried:  # written only when set, so rows of faces found in the picture keep their form
+            row["carried"] = True
+        return row
 
 
 @dataclass(frozen=True)

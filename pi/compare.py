@@ -22,7 +22,9 @@ from edge_runtime.run.track import iou
 
 
 def read_rows(path: Path) -> dict[int, list[dict[str, Any]]]:
-    """frame -> results; rows that are not frame records (a summary, a cut last line) are left out."""
+    """frame -> the faces found in that frame; rows that are not frame records (a summary, a cut last line)
+    are left out, and so are carried faces (``"carried": true``: the tracker's copy of a face found a few
+    frames before, by a search that runs every few frames), which would count one comparison several times."""
     rows: dict[int, list[dict[str, Any]]] = {}
     for line in path.read_text().splitlines():
         try:
@@ -30,7 +32,7 @@ def read_rows(path: Path) -> dict[int, list[dict[str, Any]]]:
         except json.JSONDecodeError:
             continue
         if isinstance(rec, dict) and "frame" in rec and isinstance(rec.get("results"), list):
-            rows[int(rec["frame"])] = rec["results"]
+            rows[int(rec["frame"])] = [r for r in rec["results"] if not (isinstance(r, dict) and r.get("carried"))]
     return rows
 
 

@@ -46,6 +46,17 @@ def test_compare_matches_faces_by_box_and_counts_label_agreement(tmp_path):
     assert compare.main([str(a), str(b), "--min-agreement", "0.5"]) == 0
 
 
+def test_compare_counts_each_face_found_once_not_its_carried_copies(tmp_path):
+    a = rows(tmp_path / "a.jsonl", [[((10, 10, 50, 50), "happy", 0.2)]] * 3)
+    b = rows(tmp_path / "b.jsonl", [[((10, 10, 50, 50), "sad", 0.7)], [((10, 10, 50, 50), "happy", 0.2)]] * 2)
+    lines = [json.loads(line) for line in a.read_text().splitlines()]
+    for rec in lines[1:]:  # frames 1 and 2 carry frame 0's face on the host
+        rec["results"][0]["carried"] = True
+    a.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+    ag = compare.compare(compare.read_rows(a), compare.read_rows(b), 0.5)
+    assert (ag.faces_a, ag.matched, ag.same_label) == (1, 1, 0), "frame 0 compared once; the copies left out"
+
+
 def test_compare_fails_when_no_face_was_found_by_both(tmp_path):
     a = rows(tmp_path / "a.jsonl", [[((10, 10, 50, 50), "happy", 0.2)]])
     b = rows(tmp_path / "b.jsonl", [[]])

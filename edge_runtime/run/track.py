@@ -184,7 +184,7 @@ class Tracker:
             results.append(self._result(t))
         if carry > 0:
             seen = {id(t) for t in owner.values()}
-            results += [self._result(t) for t in self.tracks if 0 < t.misses <= carry and id(t) not in seen]
+            results += [self._result(t, True) for t in self.tracks if 0 < t.misses <= carry and id(t) not in seen]
         return results
 
     def _said(self, t: Track) -> str:
@@ -192,11 +192,11 @@ class Tracker:
         threshold says neither, honestly."""
         return UNCERTAIN if t.uncertain else self.labels[t.label]
 
-    def _result(self, t: Track) -> FaceResult:
+    def _result(self, t: Track, carried: bool = False) -> FaceResult:
         scores = {name: float(s) for name, s in zip(self.labels, t.scores)}
         # The score goes with the label reported (while a new one is held back, that is the old label's).
         shown = self.labels.index(t.shown) if t.shown in self.labels else t.label
-        return FaceResult(box=t.box, label=t.shown, score=float(t.scores[shown]), scores=scores, track=t.id)
+        return FaceResult(t.box, t.shown, float(t.scores[shown]), scores, t.id, carried)
 
 
 def hold(t: Track, said: str, clock: float, hold_s: float) -> None:

@@ -177,7 +177,8 @@ def test_a_far_face_is_carried_over_the_frames_between_wide_searches_and_then_dr
     for k in (1, 2):  # frames between: only the near face is found; the far one is carried, unchanged
         out = tr.update([near], p[:1], k / 30, carry=2)
         assert [r.box for r in out] == [near, far] and out[1].track == first[1].track
-        assert out[1].scores == first[1].scores
+        assert out[1].scores == first[1].scores and out[1].carried and not out[0].carried
+        assert out[1].to_dict()["carried"] is True and "carried" not in out[0].to_dict()
     assert [r.box for r in tr.update([near], p[:1], 3 / 30, carry=2)] == [near], "missed past the carry: dropped"
     assert [r.box for r in Tracker(("happy", "sad")).update([near], p[:1], 0.0)] == [near]
     plain = Tracker(("happy", "sad"))
