@@ -188,6 +188,13 @@ restore_binfmt() {
 # change what the run does.
 main() {
 	mkdir -p "$PI_CACHE"
+	# One check per cache at a time: two would share the stage, the log and the root file systems. The lock
+	# is held (fd 9, inherited) until every process of this check has ended.
+	exec 9>"$PI_CACHE/.lock"
+	if ! flock -n 9; then
+		say "FAILED: another pi-check is running with $PI_CACHE (wait for it, or give this one PI_CACHE=...)"
+		exit 1
+	fi
 	exec > >(tee "$PI_CACHE/pi-check.log") 2>&1
 	status "RUNNING: started $(date -u +%FT%TZ), not finished"
 

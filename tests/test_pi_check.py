@@ -102,3 +102,20 @@ def test_a_machine_that_cannot_run_it_skips_in_one_line(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("pi-check: SKIPPED: "), proc.stdout
     assert (tmp_path / "cache" / "status").read_text().startswith("SKIPPED: ")
+
+
+def test_a_second_check_on_the_same_cache_is_refused_in_one_line(tmp_path):
+    import fcntl
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {**os.environ, "PI_VIDEO": str(tmp_path / "no-clip.mp4"), "PI_CACHE": str(cache)}
+    with (cache / ".lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a check already running
+        proc = subprocess.run(["bash", str(PI / "check.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "another pi-check is running" in lines[0], proc.stdout
+    assert not (cache / "status").exists(), "the running check's status is left alone"
+    again = subprocess.run(["bash", str(PI / "check.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "SKIPPED" in again.stdout, "the lock is free once the first check ends"
