@@ -382,3 +382,20 @@ def test_the_wide_search_finds_faces_of_40_px_that_short_range_misses_and_the_tr
         faces = pipe.process(Frame(image=frame, index=i, time=0.0, source="t", order="BGR", clock=i / 30))
         tracks.append(sorted(r.track for r in faces))
     assert all(t == tracks[0] and len(t) == 2 for t in tracks)
+
+
+@needs_blazeface
+def test_a_larger_input_is_refused_in_one_line_where_the_model_cannot_follow():
+    from edge_runtime.faces.blazeface import BlazeFace
+
+    full = detect.find_model_file(MODELS["blazeface-full"].file)
+    short = detect.find_model_file(MODELS["blazeface"].file)
+    if full is None or short is None:
+        pytest.skip("both BlazeFace files needed")
+    with pytest.raises(RuntimeFailure, match=r"cannot run at 384x224") as exc:
+        BlazeFace(full, MODELS["blazeface-full"], 1, (384, 224))  # a fixed reshape in full range's graph
+    assert "\n" not in str(exc.value)
+    with pytest.raises(RuntimeFailure, match=r"multiple of 16"):
+        BlazeFace(short, MODELS["blazeface"], 1, (500, 288))
+    wide = BlazeFace(short, MODELS["blazeface"], 1, (512, 288))
+    assert len(wide.anchors) == 2 * 64 * 36 + 6 * 32 * 18 and wide.twin(1).size == (512, 288)
