@@ -137,8 +137,9 @@ class Tracker:
         """Forget all faces (between unrelated images); ids keep increasing."""
         self.tracks = []
 
-    def _match(self, boxes: list[Box]) -> dict[int, Track]:
-        """Box index -> the track it continues, greedily by overlap; unmatched tracks count a miss."""
+    def _match(self, boxes: list[Box], keep: int) -> dict[int, Track]:
+        """Box index -> the track it continues, greedily by overlap; unmatched tracks count a miss and are
+        forgotten after ``keep`` misses."""
         pairs = sorted(
             ((iou(t.box, b), ti, bi) for ti, t in enumerate(self.tracks) for bi, b in enumerate(boxes)), reverse=True
         )
@@ -153,14 +154,14 @@ class Tracker:
         for ti, t in enumerate(self.tracks):
             if ti not in used:
                 t.misses += 1
-        self.tracks = [t for t in self.tracks if t.misses <= self.max_misses]
+        self.tracks = [t for t in self.tracks if t.misses <= keep]
         return owner
 
     def update(self, boxes: list[Box], probs: list[np.ndarray], clock: float, carry: int = 0) -> list[FaceResult]:
         """Results for this frame's boxes, in the order given; ``clock`` is the frame's time in seconds.
         ``carry``: a face not found in this frame but in one of the last ``carry`` frames is reported too, at
         its last box with its last scores (a detector that looks for far faces only every few frames)."""
-        owner = self._match(boxes)
+        owner = self._match(boxes, max(self.max_misses, carry))  # a carried face outlives the usual misses
         s = self.steadiness
         results = []
         for bi, (box, p) in enumerate(zip(boxes, probs)):

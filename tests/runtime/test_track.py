@@ -184,3 +184,13 @@ def test_a_far_face_is_carried_over_the_frames_between_wide_searches_and_then_dr
     plain = Tracker(("happy", "sad"))
     plain.update([near, far], p, 0.0)
     assert [r.box for r in plain.update([near], p[:1], 1 / 30)] == [near], "no carry unless asked"
+
+
+def test_a_face_is_carried_past_the_usual_misses_when_the_wide_search_is_rarer():
+    tr = Tracker(("happy", "sad"), max_misses=2)
+    far = (20, 20, 40, 40)
+    first = tr.update([far], [np.array([0.9, 0.1])], 0.0, carry=9)
+    for k in range(1, 10):  # nine frames between two wide searches: carried on every one
+        out = tr.update([], [], k / 30, carry=9)
+        assert [r.track for r in out] == [first[0].track] and out[0].carried, k
+    assert tr.update([], [], 10 / 30, carry=9) == []
