@@ -18,12 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import FACE_CLIP, FACE_CLIP_LABELS, SFEW, print_table
-from bench.wild_eval import clip_ranges, folder_faces, score_probs
+from bench.wild_eval import clip_tally, folder_faces, score_probs
 
 
 def sfew_rows(model: Path, margins: list[float | None], n: int) -> list[list[object]]:
@@ -79,7 +77,6 @@ def clip_rows(model: Path, margins: list[float | None]) -> list[list[object]]:
     from edge_runtime.model.classifier import ModelOptions
     from edge_runtime.run.build import build_classifier, build_pipeline
 
-    ranges = clip_ranges()
     rows = []
     for margin in margins:
         for align in (True, False):
@@ -88,26 +85,19 @@ def clip_rows(model: Path, margins: list[float | None]) -> list[list[object]]:
             )
             clf = build_classifier(cfg)
             pipe = build_pipeline(cfg, clf, [])
-            tally: dict[str, list[str]] = {"happy": [], "neutral": [], "not_sad": []}
             source = open_source(None, str(FACE_CLIP))
             try:
-                for result in pipe.stream(source):
-                    for face in result.faces:
-                        x, _, w, _ = face.box
-                        for a, b, x0, x1, want in ranges:
-                            if a <= result.index <= b and x0 <= x + w / 2 <= x1:
-                                tally[want].append(face.label)
+                got = clip_tally([result.to_dict() for result in pipe.stream(source)])
             finally:
                 source.close()
-            share = lambda labs, lab: float(np.mean([v == lab for v in labs])) if labs else float("nan")  # noqa: E731
             rows.append(
                 [
                     _margin(clf, margin),
                     "levelled" if align else "upright",
-                    sum(map(len, tally.values())),
-                    share(tally["happy"], "happy"),
-                    share(tally["neutral"], "sad"),
-                    share(tally["not_sad"], "sad"),
+                    got["clip_face_frames"],
+                    got["clip_happy->happy"],
+                    got["clip_neutral->sad"],
+                    got["clip_not_sad->sad"],
                 ]
             )
     return rows

@@ -117,7 +117,6 @@ def clip_ranges() -> list[tuple[int, int, int, int, str]]:
 
 def clip_scores(model: Path) -> dict:
     """hs-run on the clip; each face-frame in a labelled range and region checked against the label."""
-    ranges = clip_ranges()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.jsonl"
         cmd = [
@@ -134,6 +133,13 @@ def clip_scores(model: Path) -> dict:
         ]
         subprocess.run(cmd, check=True, capture_output=True)
         rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return clip_tally(rows)
+
+
+def clip_tally(rows: list[dict]) -> dict:
+    """Rows of the clip (``FrameResult.to_dict()``, hs-run's JSON Lines): the face-frames in each labelled range
+    and region, and the shares labelled happy (happy ranges) and sad (neutral and not-sad ranges)."""
+    ranges = clip_ranges()
     tally: dict[str, list[str]] = {"happy": [], "neutral": [], "not_sad": []}
     frames_with_face = 0
     for row in rows:

@@ -15,6 +15,7 @@ import numpy as np
 from edge_runtime.faces.blazeface import MODELS, BlazeFace
 from edge_runtime.faces.face import DetectorTraits, Face
 from edge_runtime.faces.pair import merged
+from edge_runtime.model.preprocess import Box
 
 WIDE_INPUT = (512, 288)  # (width, height): 16:9, multiples of 16; a 4:3 frame is padded at the sides
 EVERY = 5  # the wide search's default cadence (at 30 FPS, 6 times a second): hs-run --detect-every
@@ -34,7 +35,7 @@ class BlazeFaceWide:
     def twin(self, threads: int = 1) -> BlazeFaceWide:
         return BlazeFaceWide(self.name, self.near_range.twin(threads), self.wide.twin(threads), self.every)
 
-    def near(self, image: np.ndarray, order: str, box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    def near(self, image: np.ndarray, order: str, box: Box) -> Box | None:
         raise NotImplementedError("BlazeFace searches the whole frame; it has no local search")
 
     def detect(self, image: np.ndarray, order: str = "BGR", far: bool = True) -> list[Face]:
