@@ -167,8 +167,13 @@ def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` resized to ``width`` x ``height``. Area averaging keeps small faces from aliasing away, but
     OpenCV's area resize is fast only at exactly 2x; a 640x360 frame to 128x72 costs 0.3-0.6 ms that way, so a
     bigger reduction goes bilinear to twice the size first, then 2x by area: about a third of the time, and
-    on ``face_clip.mp4`` the same faces found (``bench/runtime.py`` prints the detect stage)."""
+    on ``face_clip.mp4`` the same faces found (``bench/runtime.py`` prints the detect stage). A reduction of
+    less than 2x (the wide search's 0.8x) goes bilinear alone: each output pixel's 2x2 taps already cover
+    the source, and area at such a ratio costs 1.2 ms on a 640x360 frame against 0.2 (the same faces found,
+    ``bench/face_eval.py``)."""
     h, w = image.shape[:2]
+    if 2 * width > w and 2 * height > h:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     if w >= 4 * width and h >= 4 * height:
         image = cv2.resize(image, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
     out: np.ndarray = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
