@@ -187,6 +187,28 @@ def test_hs_train_source_run_writes_a_calibrated_three_class_run(sources, tmp_pa
     assert r.exit_code == 2 and "made from other sources" in r.output
 
 
+def test_resume_goes_on_from_the_last_epoch_with_the_schedule_where_it_stopped(sources, tmp_path):
+    """A run cut short after 2 of 3 epochs: --resume trains the third only, from the checkpoint's weights and
+    optimizer step; once every epoch has run, --resume is refused in one line (--finish is the way)."""
+    import keras
+
+    out = tmp_path / "run"
+    cache = tmp_path / "cache.npz"
+    base = ["--source", f"fer={sources['ferplus']}", "--source", f"wild={sources['folders']}", *MODEL_ARGS,
+            "--batch-size", "16", "--source-cache", str(cache), "--out", str(out), "--quiet"]  # fmt: skip
+    r = runner.invoke(app, [*base, "--epochs", "2"])
+    assert r.exit_code == 0, r.output
+    ckpt = out / "checkpoints" / "last.keras"
+    steps_done = int(keras.models.load_model(ckpt).optimizer.iterations)
+    r = runner.invoke(app, [*base, "--epochs", "3", "--resume"])
+    assert r.exit_code == 0, r.output
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 1  # epoch 3 alone
+    assert int(keras.models.load_model(ckpt).optimizer.iterations) == steps_done * 3 // 2
+    r = runner.invoke(app, [*base, "--epochs", "3", "--resume"])
+    assert r.exit_code == 2 and "3 of 3 epochs already" in r.output and "--finish" in r.output
+
+
 def test_bad_source_options_are_one_line(sources, tmp_path):
     r = runner.invoke(app, ["--source", f"{sources['folders']},weight=2", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "bad option" in r.output

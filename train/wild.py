@@ -30,6 +30,7 @@ from edge_runtime.io.atomic import atomic_path, write_json
 from edge_runtime.model.spec import ModelInfo, PreprocessSpec
 
 from . import rundir
+from .callbacks import load_checkpoint_model
 from .camera_augment import camera_augment
 from .config import TrainConfig, make_spec
 from .metrics import mirror_mean
@@ -287,14 +288,19 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
     data = Batches(
         x, y, weights, cfg.batch_size, steps, cfg.seed, cfg.augment, cfg.augment_strength, workers=cfg.workers
     )
-    model = build_model(cfg.image_size, cfg.channels, len(classes), cfg.arch, cfg.dropout, cfg.width)
-    if cfg.init_from:
-        start_from(model, Path(cfg.init_from))
-    model.compile(
-        optimizer=_optimizer(cfg, steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-        metrics=["categorical_accuracy"],
-    )
+    model: keras.Model | None = None
+    done = 0
+    if cfg.resume:
+        model, done = resumed(cfg, steps)
+    if model is None:
+        model = build_model(cfg.image_size, cfg.channels, len(classes), cfg.arch, cfg.dropout, cfg.width)
+        if cfg.init_from:
+            start_from(model, Path(cfg.init_from))
+        model.compile(
+            optimizer=_optimizer(cfg, steps),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            metrics=["categorical_accuracy"],
+        )
     t0 = time.monotonic()
     (run / rundir.CHECKPOINTS).mkdir(exist_ok=True)  # the last epoch's model, should the run be cut short
     last = keras.callbacks.ModelCheckpoint(str(run / rundir.CHECKPOINTS / LAST_EPOCH))
@@ -302,13 +308,29 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
         data,
         validation_data=_held_out(split),
         epochs=cfg.epochs,
+        initial_epoch=done,
         verbose=cfg.verbose,
         validation_batch_size=512,
         callbacks=[last],
     )
     # fit() itself ends by copying an EMA of the weights (--ema-momentum) into the model
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    return _finish(cfg, model, classes, spec, split, history, (time.monotonic() - t0) / cfg.epochs)
+    return _finish(cfg, model, classes, spec, split, history, (time.monotonic() - t0) / (cfg.epochs - done))
+
+
+def resumed(cfg: TrainConfig, steps: int) -> tuple[keras.Model, int]:
+    """``--resume``: the last complete epoch's model with its optimizer (``checkpoints/last.keras``), and how
+    many epochs it had run, read from the optimizer's step count: the learning-rate schedule goes on where it
+    stopped, so a run cut short (a time limit, a lost machine) ends as the whole run would have."""
+    ckpt = cfg.run_dir / rundir.CHECKPOINTS / LAST_EPOCH
+    if not ckpt.is_file():
+        raise ValueError(f"--resume: no checkpoint {ckpt}")
+    model = load_checkpoint_model(ckpt)
+    done = int(model.optimizer.iterations) // steps
+    if done >= cfg.epochs:
+        raise ValueError(f"--resume: {ckpt} has run {done} of {cfg.epochs} epochs already; use --finish")
+    log.info("resuming %s after epoch %d of %d (%s)", cfg.run_dir, done, cfg.epochs, ckpt)
+    return model, done
 
 
 def start_from(model: keras.Model, path: Path) -> None:
