@@ -18,56 +18,47 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import FACE_CLIP, FACE_CLIP_LABELS, SFEW, print_table
-from bench.wild_eval import clip_tally, folder_faces, score_probs
+from bench.wild_eval import clip_tally, cut_scores, detected, folder_faces, score_probs
 
 
 def sfew_rows(model: Path, margins: list[float | None], n: int) -> list[list[object]]:
-    from edge_runtime.config import RunConfig
     from edge_runtime.io.imageio import read_image
-    from edge_runtime.io.sources import Frame
-    from edge_runtime.model.classifier import ModelOptions
+    from edge_runtime.model.classifier import ModelOptions, load_classifier
     from edge_runtime.model.preprocess import region_pixels
-    from edge_runtime.run.build import build_classifier, build_pipeline
 
     faces = folder_faces(SFEW / "val")
     if n:
         faces = [f for g in ("happy", "neutral", "sad", "other") for f in [x for x in faces if x[1] == g][:n]]
-    images = [(read_image(f)[0], g) for f, g in faces]
-    images = [(rgb, g) for rgb, g in images if rgb is not None]
-    rows = []
-    base = RunConfig.from_flat(model=str(model), source="x", threads=1)
-    clf = build_classifier(base)
-    whole = [clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0] for rgb, _ in images]
-    rows.append(
-        ["whole image (as trained)", "-", "-", len(images), *_cells(score_probs(clf, whole, [g for _, g in images]))]
-    )
-    seen: set[int] = set()  # the faces the detector finds (the same in every setting: only the cut differs)
+    clf = load_classifier(model)
+    whole: dict[str, np.ndarray] = {}
+    for f, _ in faces:
+        rgb, _ = read_image(f)
+        if rgb is not None:
+            whole[str(f)] = clf.classify(region_pixels(rgb, None, clf.spec, "RGB")[None])[0]
+    read = [(f, g) for f, g in faces if str(f) in whole]
+    rows: list[list[object]] = [
+        [
+            "whole image (as trained)",
+            "-",
+            "-",
+            len(read),
+            *_cells(score_probs(clf, [whole[str(f)] for f, _ in read], [g for _, g in read])),
+        ]
+    ]
+    cuts = detected(read)  # the faces the detector finds: the same in every setting, only the cut differs
+    row = score_probs(clf, [whole[frame.source] for frame, _, _ in cuts], [g for *_, g in cuts])
+    rows.append(["whole image, the faces the detector finds", "-", "-", len(cuts), *_cells(row)])
     for margin in margins:
         for align in (True, False):
-            cfg = RunConfig.from_flat(
-                model=str(model), source="x", threads=1, align=align, model_options=ModelOptions(margin=margin)
-            )
-            pipe = build_pipeline(cfg, build_classifier(cfg), [])
-            probs, groups = [], []
-            for i, (rgb, g) in enumerate(images):
-                frame = Frame(rgb, i, 0.0, "sfew", order="RGB", clock=float(i))
-                found = [f for f in pipe.faces(frame, pipe.lanes[0], True) if f is not None]
-                if not found:
-                    continue
-                face = max(found, key=lambda f: f.box[2] * f.box[3])
-                seen.add(i)
-                probs.append(pipe.classifier.classify(pipe.pixels(frame, face)[None])[0])
-                groups.append(g)
-            row = score_probs(pipe.classifier, probs, groups)
+            row = cut_scores(model, cuts, align, model_options=ModelOptions(margin=margin))
             rows.append(
-                ["detector + cut", _margin(clf, margin), "levelled" if align else "upright", len(groups), *_cells(row)]
+                ["detector + cut", _margin(clf, margin), "levelled" if align else "upright", len(cuts), *_cells(row)]
             )
-    same = sorted(seen)
-    row = score_probs(clf, [whole[i] for i in same], [images[i][1] for i in same])
-    rows.insert(1, ["whole image, the faces the detector finds", "-", "-", len(same), *_cells(row)])
     return rows
 
 
