@@ -207,6 +207,9 @@ def test_resume_goes_on_from_the_last_epoch_with_the_schedule_where_it_stopped(s
     assert int(keras.models.load_model(ckpt).optimizer.iterations) == steps_done * 3 // 2
     r = runner.invoke(app, [*base, "--epochs", "3", "--resume"])
     assert r.exit_code == 2 and "3 of 3 epochs already" in r.output and "--finish" in r.output
+    other = [a if a != "16" else "7" for a in base]  # another --batch-size: other epochs, refused
+    r = runner.invoke(app, [*other, "--epochs", "4", "--resume"])
+    assert r.exit_code == 2 and "not a whole number" in r.output and "--batch-size" in r.output
 
 
 def test_bad_source_options_are_one_line(sources, tmp_path):

@@ -326,7 +326,12 @@ def resumed(cfg: TrainConfig, steps: int) -> tuple[keras.Model, int]:
     if not ckpt.is_file():
         raise ValueError(f"--resume: no checkpoint {ckpt}")
     model = load_checkpoint_model(ckpt)
-    done = int(model.optimizer.iterations) // steps
+    done, rest = divmod(int(model.optimizer.iterations), steps)
+    if rest:
+        raise ValueError(
+            f"--resume: {ckpt} stopped after {int(model.optimizer.iterations)} steps, not a whole number of this "
+            f"run's {steps}-step epochs: resume with the run's own sources and --batch-size"
+        )
     if done >= cfg.epochs:
         raise ValueError(f"--resume: {ckpt} has run {done} of {cfg.epochs} epochs already; use --finish")
     log.info("resuming %s after epoch %d of %d (%s)", cfg.run_dir, done, cfg.epochs, ckpt)
