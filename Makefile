@@ -71,6 +71,8 @@ test-fast: $(STAMP)
 # The packaged default (happysad_wild_int8.tflite: happy, neutral = neither, sad) from ../shared/data, in one
 # recipe (edge_runtime/models/MODEL_CARD.md). Hours on a 2-core CPU; on an accelerator run it with
 # KERAS_BACKEND=jax (or torch) and SOURCE_CACHE=file.npz made here first (hs-train --source-cache).
+# Interrupted, `make model` again goes on from the last complete epoch (--resume); a finished run is replaced.
+WILD_RUN := runs/shipped-wild
 DATA ?= ../shared/data
 SOURCE_CACHE ?= .cache/wild-sources.npz
 WILD_SOURCES := --source "ferplus=$(DATA)/ferplus/train.csv,share=2,size=48" --source "sfew=$(DATA)/sfew/train" \
@@ -80,10 +82,11 @@ model: $(STAMP)
 	$(BIN)/hs-train $(WILD_SOURCES) --source-cache $(SOURCE_CACHE) --classes happy,neutral,sad --fold neutral \
 		--val-fraction 0.1 --image-size 64 --channels 1 --arch compact --width 1.0 --epochs 60 --batch-size 256 \
 		--learning-rate 3e-3 --lr-schedule cosine --weight-decay 5e-4 --label-smoothing 0.05 --flip-average \
-		--margin 0.03 --workers 2 --seed 0 --out runs/shipped-wild --overwrite --quiet
-	$(BIN)/hs-convert runs/shipped-wild --quantize int8
-	cp runs/shipped-wild/model_int8.tflite edge_runtime/models/happysad_wild_int8.tflite
-	cp runs/shipped-wild/model_int8.json edge_runtime/models/happysad_wild_int8.json
+		--margin 0.03 --workers 2 --seed 0 --out $(WILD_RUN) --quiet \
+		$$( [ -f $(WILD_RUN)/checkpoints/last.keras ] && [ ! -f $(WILD_RUN)/model.keras ] && echo --resume || echo --overwrite )
+	$(BIN)/hs-convert $(WILD_RUN) --quantize int8
+	cp $(WILD_RUN)/model_int8.tflite edge_runtime/models/happysad_wild_int8.tflite
+	cp $(WILD_RUN)/model_int8.json edge_runtime/models/happysad_wild_int8.json
 
 # The happy/sad model (happysad_int8.tflite, hs-run --model happysad-binary) from FER-2013 folders.
 FER ?= $(DATA)/fer2013
@@ -99,7 +102,7 @@ model-binary: $(STAMP)
 # Only what make itself made: the venvs, caches, and the demo's and model's own run folders; a user's other runs
 # under runs/ stay. --one-file-system: never into anything mounted below (pi-check mounts only in namespaces).
 clean:
-	rm -rf --one-file-system $(VENV) .cache .pytest_cache $(DEMO) $(DEMO_DATA) runs/shipped runs/shipped-wild
+	rm -rf --one-file-system $(VENV) .cache .pytest_cache $(DEMO) $(DEMO_DATA) runs/shipped $(WILD_RUN)
 	-@rmdir runs 2>/dev/null || true
 
 # Issue 11: the runtime wheel in an emulated arm64 Raspberry Pi OS base (Debian 12, 13) with a Pi 4 CPU model;
