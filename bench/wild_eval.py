@@ -198,27 +198,16 @@ def clip_tally(rows: list[dict]) -> dict:
     }
 
 
-_FOUND: dict[int, list] = {}  # the detector's faces per picture list: the same for every model scored
-
-
-def _found(faces: list[tuple[Path, str]]) -> list:
-    key = hash(tuple(str(f) for f, _ in faces))
-    if key not in _FOUND:
-        _FOUND[key] = detected(faces)
-    return _FOUND[key]
-
-
-def evaluate(model: Path, clip: bool) -> dict[str, dict]:
+def evaluate(model: Path, clip: bool, found: dict[str, list]) -> dict[str, dict]:
+    """``found``: ``detected`` faces by row name (``..._device``), searched once for every model scored."""
     from edge_runtime.model.classifier import load_classifier
 
     clf = load_classifier(model)
-    sfew, nhfi = folder_faces(SFEW / "val"), nhfi_holdout()
     out = {
         "ferplus_valid": crop_scores(clf, ferplus_valid()),
-        "sfew_val": crop_scores(clf, sfew),
-        "nhfi_holdout": crop_scores(clf, nhfi),
-        "sfew_val_device": cut_scores(model, _found(sfew)),
-        "nhfi_holdout_device": cut_scores(model, _found(nhfi)),
+        "sfew_val": crop_scores(clf, folder_faces(SFEW / "val")),
+        "nhfi_holdout": crop_scores(clf, nhfi_holdout()),
+        **{name: cut_scores(model, cuts) for name, cuts in found.items()},
     }
     if clip:
         out["face_clip"] = clip_scores(model)
@@ -237,7 +226,8 @@ def main() -> None:
     missing = [m for m in models if not m.is_file()]
     if missing:
         sys.exit(f"wild_eval: model not found: {missing[0]}")
-    results = {str(m): evaluate(m, not args.no_clip) for m in models}
+    found = {"sfew_val_device": detected(folder_faces(SFEW / "val")), "nhfi_holdout_device": detected(nhfi_holdout())}
+    results = {str(m): evaluate(m, not args.no_clip, found) for m in models}
     keys = sorted({(s, k) for r in results.values() for s, row in r.items() for k in row if k != "confusion"})
     rows = [[s, k, *(results[str(m)].get(s, {}).get(k) for m in models)] for s, k in keys]
     confusion = {

@@ -288,19 +288,7 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
     data = Batches(
         x, y, weights, cfg.batch_size, steps, cfg.seed, cfg.augment, cfg.augment_strength, workers=cfg.workers
     )
-    model: keras.Model | None = None
-    done = 0
-    if cfg.resume:
-        model, done = resumed(cfg, steps)
-    if model is None:
-        model = build_model(cfg.image_size, cfg.channels, len(classes), cfg.arch, cfg.dropout, cfg.width)
-        if cfg.init_from:
-            start_from(model, Path(cfg.init_from))
-        model.compile(
-            optimizer=_optimizer(cfg, steps),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-            metrics=["categorical_accuracy"],
-        )
+    model, done = resumed(cfg, steps) if cfg.resume else (new_model(cfg, len(classes), steps), 0)
     t0 = time.monotonic()
     (run / rundir.CHECKPOINTS).mkdir(exist_ok=True)  # the last epoch's model, should the run be cut short
     last = keras.callbacks.ModelCheckpoint(str(run / rundir.CHECKPOINTS / LAST_EPOCH))
@@ -316,6 +304,19 @@ def train_sources(cfg: TrainConfig) -> dict[str, Any]:
     # fit() itself ends by copying an EMA of the weights (--ema-momentum) into the model
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     return _finish(cfg, model, classes, spec, split, history, (time.monotonic() - t0) / (cfg.epochs - done))
+
+
+def new_model(cfg: TrainConfig, n_classes: int, steps: int) -> keras.Model:
+    """The compiled network to train: fresh, or with ``--init-from``'s weights (fine-tuning)."""
+    model = build_model(cfg.image_size, cfg.channels, n_classes, cfg.arch, cfg.dropout, cfg.width)
+    if cfg.init_from:
+        start_from(model, Path(cfg.init_from))
+    model.compile(
+        optimizer=_optimizer(cfg, steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["categorical_accuracy"],
+    )
+    return model
 
 
 def resumed(cfg: TrainConfig, steps: int) -> tuple[keras.Model, int]:
