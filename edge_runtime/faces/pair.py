@@ -40,16 +40,26 @@ def merged(first: list[Face], second: list[Face]) -> list[Face]:
     where two overlap."""
     out = list(first)
     for face in second:
-        if out:
-            boxes = np.array([_corners(f.box) for f in out], dtype=np.float64)
-            overlap = iou(np.array(_corners(face.box), dtype=np.float64), boxes)
-            j = int(np.argmax(overlap))
-            if overlap[j] > DUPLICATE_IOU:
-                if face.score > out[j].score:
-                    out[j] = face
-                continue
-        out.append(face)
+        j = _same(face, out)
+        if j is None:
+            out.append(face)
+        elif face.score > out[j].score:
+            out[j] = face
     return out
+
+
+def overlapping(face: Face, faces: list[Face]) -> bool:
+    """Whether one of ``faces`` is ``face`` found again (``merged``'s rule)."""
+    return _same(face, faces) is not None
+
+
+def _same(face: Face, faces: list[Face]) -> int | None:
+    if not faces:
+        return None
+    boxes = np.array([_corners(f.box) for f in faces], dtype=np.float64)
+    overlap = iou(np.array(_corners(face.box), dtype=np.float64), boxes)
+    j = int(np.argmax(overlap))
+    return j if overlap[j] > DUPLICATE_IOU else None
 
 
 def _corners(box: Box) -> tuple[int, int, int, int]:

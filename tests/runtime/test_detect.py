@@ -399,3 +399,24 @@ def test_a_larger_input_is_refused_in_one_line_where_the_model_cannot_follow():
         BlazeFace(short, MODELS["blazeface"], 1, (500, 288))
     wide = BlazeFace(short, MODELS["blazeface"], 1, (512, 288))
     assert len(wide.anchors) == 2 * 64 * 36 + 6 * 32 * 18 and wide.twin(1).size == (512, 288)
+
+
+@needs_blazeface
+def test_far_faces_the_wide_search_finds_are_confirmed_by_short_range_on_the_square_around_them():
+    from edge_runtime.faces.confirm import Confirm, around, confirmed
+
+    det = detect.open_detector("blazeface-wide", threads=1)
+    photo = cv2.imread(str(Path(__file__).parent / "fixtures" / "two_faces.jpg"))
+    small = cv2.resize(photo, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)  # faces about 40 px wide
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    frame[100 : 100 + small.shape[0], 150 : 150 + small.shape[1]] = small
+    real = det.wide.detect(frame)
+    assert len(real) == 2 and all(confirmed(det.near_range, frame, "BGR", f, Confirm()) for f in real)
+    assert len(det.detect(frame)) == 2
+    blank = np.full_like(frame, 90)
+    assert not confirmed(det.near_range, blank, "BGR", real[0], Confirm())
+
+    edge = Face((600, 10, 40, 40))  # the square runs off the frame: black there, the face in its middle
+    square = around(frame, edge, 3.0, 128)
+    assert square.shape == (128, 128, 3) and square[:20, :].max() == 0 and square[:, 100:].max() == 0
+    assert (square[64, 40:60] == 90).all()
