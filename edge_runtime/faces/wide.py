@@ -5,8 +5,8 @@ trained to find. The loop asks for the wide search by frame number (``traits.far
 carries the faces it found over the frames between, so frames still go side by side and a far face is
 labelled ``every`` times less often than a near one. A wide-search face short range did not also find
 near, and that scores under ``Confirm.sure``, is kept only when short range confirms it on the square around
-it (``faces/confirm.py``): at the wide input's scale hands and patterns fire too. Measured against the other choices by
-``bench/face_eval.py`` (docs/PERFORMANCE.md "Detectors")."""
+it (``faces/confirm.py``): at the wide input's scale hands and patterns fire too. Measured against the
+other choices by ``bench/face_eval.py`` (docs/PERFORMANCE.md "Detectors")."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class BlazeFaceWide:
     def __init__(
         self, name: str, near: BlazeFace, wide: BlazeFace, every: int, confirm: Confirm | None = Confirm()
     ) -> None:
-        """``confirm`` None: every wide-search face is kept (``bench/face_eval.py`` compares)."""
+        """``confirm`` None: every wide-search face is kept (what ``tests/test_false_faces.py`` compares against)."""
         if every < 1:
             raise ValueError(f"the wide search runs every N frames, N >= 1, not {every}")
         self.name, self.near_range, self.wide, self.every, self.confirm = name, near, wide, every, confirm
