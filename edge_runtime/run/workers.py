@@ -7,9 +7,9 @@ handed between stages and no thread waiting for another's model (two cores: fast
 frame ahead of the classifier, docs/PERFORMANCE.md). Only a detector with no per-stream state
 (BlazeFace) can run this way.
 
-At most ``window`` frames are out at once, a live source's newest-frame rule holds (a worker asks for a frame
-only when it is free), and every stop condition holds: the consumer gets a ``None`` tick at least every
-0.2 s and ``close`` stops the workers within one source tick or one frame.
+At most ``window`` frames are out at once (``ROOM`` a lane by default), a live source's newest-frame rule holds
+(a worker asks for a frame only when it is free), and every stop condition holds: the consumer gets a
+``None`` tick at least every 0.2 s and ``close`` stops the workers within one source tick or one frame.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ from typing import Generic, TypeVar
 from edge_runtime.io.sources import Frame
 
 TICK_S = 0.2  # longest wait before a thread checks its stop flag, and the consumer its stop conditions
+# Frames out per lane. Frames are not equal: ``blazeface-wide``'s wide-search frame costs about five others,
+# and the frames after it wait in order behind it; with room for two a lane, the other lanes ran out of room
+# and idled until it was done. bench/runtime.py's face mode on face_clip.mp4, 2 lanes, interleaved rounds:
+# 2 a lane 177 FPS, 4 a lane 200, 8 a lane 202; the core pair's ceiling, the same day, 204. A frame out is
+# one decoded picture (0.7 MB at 640x360).
+ROOM = 4
 
 L = TypeVar("L")  # a lane: what one worker owns
 R = TypeVar("R")  # what a lane makes of a readable frame
@@ -48,7 +54,7 @@ class FrameWorkers(Generic[L, R]):
         window: int | None = None,
     ) -> None:
         self.frames, self.analyse = frames, analyse
-        self.window = window or 2 * len(lanes)
+        self.window = window or ROOM * len(lanes)
         self._take = threading.Lock()  # one worker reads the source at a time: frames are numbered in order
         self._cond = threading.Condition()  # guards everything below
         self._done: dict[int, object] = {}  # analysed frames not yet handed to the consumer, by number

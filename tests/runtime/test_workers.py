@@ -173,6 +173,28 @@ def test_close_stops_workers_waiting_for_room_and_the_window_bounds_frames_out()
     assert not any(t.is_alive() for t in workers.threads)
 
 
+def test_other_lanes_go_on_past_a_frame_that_costs_several():
+    """A wide-search frame costs about five others: the lanes beside it keep working while it runs, and the
+    results still come in the source's order."""
+    held = threading.Event()
+    analysed: list[int] = []
+
+    def analyse(frame: Frame, lane: object, number: int) -> int:
+        if number == 0:
+            held.wait(60)
+        analysed.append(number)
+        return number
+
+    workers = FrameWorkers(iter(Frames(40).frames()), ["a", "b"], analyse)
+    try:
+        wait_for(lambda: len(analysed) >= 5, 30, "the free lane to take five frames past the held one")
+        held.set()
+        assert [r for r in workers if r is not None] == list(range(40))  # None: a tick, nothing yet
+    finally:
+        held.set()
+        workers.close()
+
+
 def test_haar_a_delegate_and_one_thread_go_in_turn(models, monkeypatch):
     from edge_runtime.faces import detect
 
